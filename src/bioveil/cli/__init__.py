@@ -1,0 +1,1 @@
+"""The ``bioveil`` command: one module per subcommand."""

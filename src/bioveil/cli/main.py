@@ -1,0 +1,45 @@
+"""Entry point of the ``bioveil`` command.
+
+Exit codes: 0 every input succeeded; 1 some input failed (the others were still processed);
+2 the command line was wrong; 3 no input was found to process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bioveil import __version__
+from bioveil.cli import mask as mask_command
+from bioveil.errors import BioveilError
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bioveil", description="Local-first biometric privacy toolkit.")
+    parser.add_argument("--version", action="version", version=f"bioveil {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    mask_command.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except BioveilError as exc:
+        print(f"bioveil: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("bioveil: interrupted; outputs already written are complete, none is partial", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

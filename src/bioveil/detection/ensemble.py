@@ -1,0 +1,97 @@
+"""The default detector: several detectors and a mirrored pass of each, fused.
+
+Recall first: every member runs with a low score cut, so a face one model is unsure of is still
+masked. Low-score boxes that are large are almost never faces and would blur whole regions of a
+photo, so a box taller than ``large_fraction`` of the image's shorter side must reach the
+member's ``confident`` score. Overlapping boxes (IoU above ``merge_iou``) become one face whose
+box encloses them all, so the mask covers what each member saw.
+Figures for these choices, on all of WIDER FACE val: ``bench/wider_coverage.py`` and BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bioveil.detection.base import get_detector, register_detector
+from bioveil.detection.boxes import iou_matrix, nms
+from bioveil.types import Faces
+
+
+@dataclass(frozen=True)
+class Member:
+    detector: str
+    threshold: float  # score cut for faces of any size
+    confident: float  # score cut for large faces
+    mirrored: bool = True  # also run on the left-right mirrored image
+
+
+def mirror_faces(faces: Faces, width: int) -> Faces:
+    """Map faces found in a mirrored image back to the original."""
+    xyxy = faces.xyxy.copy()
+    xyxy[:, [0, 2]] = width - faces.xyxy[:, [2, 0]]
+    landmarks = faces.landmarks.copy()
+    landmarks[:, :, 0] = width - faces.landmarks[:, :, 0]
+    landmarks = landmarks[:, [1, 0, 2, 4, 3]]  # a mirrored right eye is the left eye
+    return Faces(xyxy, faces.score, landmarks)
+
+
+def merge_overlapping(faces: Faces, merge_iou: float) -> Faces:
+    """One face per group of boxes overlapping above ``merge_iou``: best score, enclosing box."""
+    if len(faces) == 0:
+        return faces
+    keep = nms(faces.xyxy, faces.score, merge_iou)
+    overlap = iou_matrix(faces.xyxy[keep], faces.xyxy) > merge_iou
+    xyxy = np.empty((len(keep), 4), dtype=np.float32)
+    landmarks = faces.landmarks[keep].copy()
+    has_marks = ~np.isnan(faces.landmarks).any(axis=(1, 2))
+    for row, members in enumerate(overlap):
+        members[keep[row]] = True
+        xyxy[row, :2] = faces.xyxy[members, :2].min(axis=0)
+        xyxy[row, 2:] = faces.xyxy[members, 2:].max(axis=0)
+        if np.isnan(landmarks[row]).any() and (members & has_marks).any():
+            best = np.flatnonzero(members & has_marks)[np.argmax(faces.score[members & has_marks])]
+            landmarks[row] = faces.landmarks[best]
+    return Faces(xyxy, faces.score[keep], landmarks)
+
+
+class Ensemble:
+    """Runs each member (and its mirrored pass) at full resolution and fuses the faces."""
+
+    name = "ensemble"
+
+    def __init__(self, members: tuple[Member, ...], large_fraction: float = 0.1, merge_iou: float = 0.5) -> None:
+        self.members = members
+        self.large_fraction = large_fraction
+        self.merge_iou = merge_iou
+
+    def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
+        height, width = image.shape[:2]
+        large = self.large_fraction * min(height, width)
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        found = []
+        for member in self.members:
+            detector = get_detector(member.detector)
+            cut = member.threshold if threshold is None else threshold
+            passes = [detector.detect(image, cut)]
+            if member.mirrored:
+                passes.append(mirror_faces(detector.detect(mirrored, cut), width))
+            for faces in passes:
+                tall = faces.size_wh[:, 1] > large
+                found.append(faces[~tall | (faces.score >= max(cut, member.confident))])
+        return merge_overlapping(Faces.concatenate(found), self.merge_iou)
+
+
+DEFAULT_MEMBERS = (
+    Member("centerface", threshold=0.05, confident=0.3),
+    Member("yunet", threshold=0.2, confident=0.6),
+)
+
+
+@register_detector("ensemble")
+def _ensemble() -> Ensemble:
+    return Ensemble(DEFAULT_MEMBERS)
+
+
+DEFAULT_DETECTOR = "ensemble"

@@ -1,0 +1,25 @@
+"""onnxruntime sessions, created on the CPU with an explicit provider and bounded threads."""
+
+from __future__ import annotations
+
+import os
+
+from bioveil.errors import MissingDependencyError
+
+
+def cpu_threads() -> int:
+    return max(1, int(os.environ.get("BIOVEIL_THREADS", os.cpu_count() or 1)))
+
+
+def cpu_session(model: bytes | str):
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise MissingDependencyError("onnxruntime models", "pip install onnxruntime") from exc
+    onnxruntime.set_default_logger_severity(3)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = cpu_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # onnxruntime >= 1.32 lists an Azure provider first: ask for the CPU by name.
+    return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,1 @@
+"""Reading and writing media: images (and later video), with their metadata."""

@@ -1,0 +1,45 @@
+"""Outputs appear whole or not at all: written to a temporary file beside the target, then renamed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from bioveil.errors import OutputError
+
+
+def ensure_not_input(output: Path, inputs: set[Path]) -> None:
+    """Refuse an output path that is (or links to) one of the inputs."""
+    resolved = output.resolve()
+    if resolved in inputs or (output.exists() and any(_same(output, path) for path in inputs)):
+        raise OutputError(output, "would overwrite an input file; choose an output folder (-o) apart from the inputs")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s folder; on success it replaces ``target``."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(target, f"cannot write here ({exc.strerror or exc}); check the output folder's permissions") from exc
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
