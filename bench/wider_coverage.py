@@ -14,7 +14,10 @@ A valid annotated face counts as covered when >= 80% of the pixels of its box (i
 to the image) are masked. "Outside" is masked area that lies in no annotated box (valid or
 invalid), pooled over all pixels of all photos.
 
-    .venv/bin/python bench/wider_coverage.py [--limit N] [--json FILE]
+Then, unless ``--batch-limit 0``, the end-to-end command-line batch timing of ``bench/batch_speed.py``
+(both CLIs as subprocesses on copies of the photos, alternating runs; see there).
+
+    .venv/bin/python bench/wider_coverage.py [--limit N] [--batch-limit N] [--runs R] [--json FILE]
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import skimage.draw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wider_data import DATA, Annotated, load_wider
+from batch_speed import print_batch, run_batch
+from wider_data import DATA, Annotated, load_wider, select
 
 COVERED_FRACTION = 0.8
 BUCKETS: list[tuple[str, float, float]] = [
@@ -160,13 +164,6 @@ def read_rgb(path: Path) -> np.ndarray:
     if bgr is None:
         raise OSError(f"cannot read {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def select(photos: list[Annotated], limit: int | None) -> list[Annotated]:
-    if not limit or limit >= len(photos):
-        return photos
-    step = len(photos) / limit
-    return [photos[int(i * step)] for i in range(limit)]
 
 
 def evaluate(photos: list[Annotated], runners: dict[str, Bioveil | Deface]) -> Totals:
@@ -298,19 +295,28 @@ def print_worst(totals: Totals, count: int = 8) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="use N photos spread evenly over the list")
+    parser.add_argument("--batch-limit", type=int, default=None,
+                        help="CLI batch timing on N photos spread over the list (default: as --limit, i.e. all; 0: skip)")
+    parser.add_argument("--runs", type=int, default=2, help="CLI batch runs per tool, alternating (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="save all figures and per-photo results here")
     args = parser.parse_args(argv)
 
-    photos = select(load_wider(), args.limit)
+    everything = load_wider()
+    photos = select(everything, args.limit)
     print(f"{len(photos)} photos from {DATA / 'wider_face'}")
     runners: dict[str, Bioveil | Deface] = {"bioveil": Bioveil(), "deface": Deface()}
     totals = evaluate(photos, runners)
+    del runners  # free the in-process models before the command lines run
     summary = summarize(totals)
     print_table(summary)
     print_worst(totals)
+    batch = None
+    if args.batch_limit != 0:
+        batch = run_batch(select(everything, args.batch_limit or args.limit), runs=args.runs)
+        print_batch(batch)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "photos": totals.photos}, indent=1))
+        args.json.write_text(json.dumps({"summary": summary, "batch": batch, "photos": totals.photos}, indent=1))
         print(f"\nfigures saved to {args.json}")
     return 0
 

@@ -36,3 +36,11 @@ def load_wider(root: Path | None = None) -> list[Annotated]:
         invalid = arr[:, 7] > 0
         out.append(Annotated(images / name, xyxy[~invalid], xyxy[invalid]))
     return out
+
+
+def select(photos: list[Annotated], limit: int | None) -> list[Annotated]:
+    """``limit`` photos spread evenly over the list (all of them when ``limit`` is None or too large)."""
+    if not limit or limit >= len(photos):
+        return photos
+    step = len(photos) / limit
+    return [photos[int(i * step)] for i in range(limit)]
