@@ -41,6 +41,10 @@ class UnsupportedFormatError(MediaError):
     """The content is not an image (or video) format bioveil reads."""
 
 
+class NoVideoStreamError(UnsupportedFormatError):
+    """A media file with no video stream (audio only, for example)."""
+
+
 class CorruptMediaError(MediaError):
     """The file claims a known format but its data is broken or truncated."""
 

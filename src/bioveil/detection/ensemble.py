@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -107,4 +107,12 @@ def _ensemble() -> Ensemble:
     return Ensemble(DEFAULT_MEMBERS)
 
 
+@register_detector("ensemble-fast")
+def _ensemble_fast() -> Ensemble:
+    """The same members without their mirrored passes: half the work. The default for video,
+    where each face is seen on many frames and tracking fills what one pass misses."""
+    return Ensemble(tuple(replace(member, mirrored=False) for member in DEFAULT_MEMBERS))
+
+
 DEFAULT_DETECTOR = "ensemble"
+DEFAULT_VIDEO_DETECTOR = "ensemble-fast"

@@ -30,6 +30,12 @@ class FileResult:
     message: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    video: dict[str, Any] | None = None  # frames, keyframes, tracks, faces per frame (videos only)
+
+    @property
+    def face_count(self) -> int:
+        """Faces in a photo; distinct tracked faces in a video."""
+        return int(self.video["tracks"]) if self.video else len(self.faces)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +51,7 @@ class FileResult:
             "message": self.message,
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
+            **({"video": self.video} if self.video is not None else {}),
         }
 
 

@@ -11,6 +11,16 @@ from pathlib import Path
 from bioveil.errors import OutputError
 
 
+def _file_mode() -> int:
+    """What a newly created file gets under the process's umask (mkstemp itself uses 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
 def ensure_not_input(output: Path, inputs: set[Path]) -> None:
     """Refuse an output path that is (or links to) one of the inputs."""
     resolved = output.resolve()
@@ -39,6 +49,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
+        os.chmod(temporary, _MODE)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -1,0 +1,230 @@
+"""Masking one video: decode, detect on keyframes, track, mask every frame, encode, keep the audio.
+
+Three threads overlap the work: one decodes, the caller's detects and masks, one encodes. Frames
+wait in a short buffer until the tracker has seen ``lookahead`` frames past them, so a face found
+a little late is masked from before it was found, and one the detector loses is held.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bioveil.detection.base import Detector
+from bioveil.detection.tracking import Tracker
+from bioveil.errors import BioveilError, OutputError
+from bioveil.masking.maskers import Masker
+from bioveil.masking.photo import FileResult, failed
+from bioveil.media.atomic import atomic_path, ensure_not_input
+from bioveil.media.video import AudioPacket, Frame, VideoReader, VideoWriter
+from bioveil.types import Faces
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass
+class VideoSettings:
+    """How a video is searched: ``every`` n-th frame is a keyframe, detected at ``detect_height``
+    pixels high at most (smaller frames are detected at their own size)."""
+
+    every: int = 2
+    detect_height: int = 1080
+    hold: int = 8
+    lookahead: int = 6
+    grow: float = 1.1
+
+
+@dataclass
+class VideoStats:
+    frames: int = 0
+    faces_per_frame: list[int] = field(default_factory=list)
+    tracks: int = 0
+    keyframes: int = 0
+    masked: list[Faces] | None = None  # the faces masked in each frame, when asked (benchmarks)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"frames": self.frames, "keyframes": self.keyframes, "tracks": self.tracks,
+                "faces_per_frame": self.faces_per_frame}
+
+
+def _produce(reader: VideoReader, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for item in reader.read():
+            if stop.is_set():
+                return
+            out.put(item)
+        out.put(_END)
+    except BaseException as exc:
+        out.put(exc)
+
+
+def _consume(writer: VideoWriter, inbox: queue.Queue, errors: list[BaseException]) -> None:
+    try:
+        while (item := inbox.get()) is not _END:
+            if isinstance(item, AudioPacket):
+                writer.write_audio(item.packet)
+            else:
+                writer.write_frame(*item)
+    except BaseException as exc:
+        errors.append(exc)
+        while inbox.get() is not _END:  # drain so the producer side never blocks
+            pass
+
+
+def detect_keyframe(detector: Detector, pixels: np.ndarray, max_height: int, threshold: float | None) -> Faces:
+    height, width = pixels.shape[:2]
+    if height <= max_height:
+        return detector.detect(pixels, threshold)
+    factor = max_height / height
+    small = cv2.resize(pixels, (round(width * factor), max_height), interpolation=cv2.INTER_AREA)
+    return detector.detect(small, threshold).scaled(1 / factor)
+
+
+def mask_frames(items: Iterator[Frame | AudioPacket], detector: Detector, masker: Masker, settings: VideoSettings,
+                threshold: float | None, stats: VideoStats,
+                emit: Callable[[Frame | AudioPacket, np.ndarray | None], None]) -> None:
+    """Detect, track and mask a stream of frames; ``emit`` gets each frame in order with its pixels."""
+    tracker = Tracker(hold=settings.hold, lookahead=settings.lookahead, grow=settings.grow, every=settings.every)
+    pending: deque[Frame] = deque()
+
+    def flush(final: bool) -> None:
+        while pending and (final or tracker.ready(pending[0].index)):
+            frame = pending.popleft()
+            faces = tracker.faces_at(frame.index)
+            stats.faces_per_frame.append(len(faces))
+            if stats.masked is not None:
+                stats.masked.append(faces)
+            emit(frame, masker.apply(frame.pixels, faces))
+            tracker.forget_before(frame.index)
+
+    last = -1
+    for item in items:
+        if isinstance(item, AudioPacket):
+            emit(item, None)
+            continue
+        last = item.index
+        pending.append(item)
+        if item.index % settings.every == 0:
+            tracker.update(item.index, detect_keyframe(detector, item.pixels, settings.detect_height, threshold))
+            stats.keyframes += 1
+        flush(final=False)
+    if last >= 0 and last % settings.every:
+        # The last frame is always a keyframe, so the end of the video is not left to guesswork.
+        tail = pending[-1]
+        tracker.update(tail.index, detect_keyframe(detector, tail.pixels, settings.detect_height, threshold))
+        stats.keyframes += 1
+    flush(final=True)
+    stats.frames = last + 1
+    stats.tracks = tracker._next_id
+
+
+def mask_video_file(source: Path, target: Path, detector: Detector, masker: Masker, *,
+                    settings: VideoSettings | None = None, threshold: float | None = None,
+                    keep_metadata: bool = False, protected: frozenset[Path] = frozenset(),
+                    on_frame: Callable[[], None] | None = None, stats: VideoStats | None = None) -> FileResult:
+    """Mask every face in the video ``source`` into ``target``; a bad file gives a failed result.
+
+    Pass ``stats`` (e.g. ``VideoStats(masked=[])``) to get the faces masked in every frame."""
+    settings = settings or VideoSettings()
+    started = time.perf_counter()
+    stats = stats or VideoStats()
+    try:
+        ensure_not_input(target, protected)
+        with VideoReader(source) as reader, atomic_path(target) as temporary:
+            _run(reader, temporary, detector, masker, settings, threshold, keep_metadata, stats, on_frame)
+    except BioveilError as exc:
+        log.info("%s: %s", type(exc).__name__, exc)
+        result = failed(source, exc, started)
+        result.video = stats.to_record()
+        return result
+    result = FileResult(source, target, "ok", seconds=time.perf_counter() - started)
+    result.video = stats.to_record()
+    return result
+
+
+def _run(reader: VideoReader, temporary: Path, detector: Detector, masker: Masker, settings: VideoSettings,
+         threshold: float | None, keep_metadata: bool, stats: VideoStats, on_frame: Callable[[], None] | None) -> None:
+    inbox: queue.Queue = queue.Queue(maxsize=16)
+    outbox: queue.Queue = queue.Queue(maxsize=16)
+    stop = threading.Event()
+    writer_errors: list[BaseException] = []
+    producer = threading.Thread(target=_produce, args=(reader, inbox, stop), daemon=True, name="bioveil-decode")
+    producer.start()
+    writer: VideoWriter | None = None
+    consumer: threading.Thread | None = None
+
+    def items() -> Iterator[Frame | AudioPacket]:
+        while (item := inbox.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def emit(item: Frame | AudioPacket, pixels: np.ndarray | None) -> None:
+        nonlocal writer, consumer
+        if writer_errors:
+            raise _encoding_error(writer_errors[0], temporary)
+        if writer is None:
+            if isinstance(item, AudioPacket):
+                early_audio.append(item)
+                return
+            height, width = pixels.shape[:2]
+            writer = VideoWriter(temporary, reader, width, height, keep_metadata=keep_metadata)
+            consumer = threading.Thread(target=_consume, args=(writer, outbox, writer_errors), daemon=True,
+                                        name="bioveil-encode")
+            consumer.start()
+            for packet in early_audio:
+                outbox.put(packet)
+        outbox.put(item if pixels is None else (item, pixels))
+        if pixels is not None and on_frame:
+            on_frame()
+
+    early_audio: list[AudioPacket] = []
+    try:
+        mask_frames(items(), detector, masker, settings, threshold, stats, emit)
+    except BaseException:
+        stop.set()
+        _drain(inbox, producer)
+        if consumer is not None:
+            outbox.put(_END)
+            consumer.join()
+        if writer is not None:
+            writer.abort()
+        raise
+    if consumer is None or writer is None:
+        raise OutputError(temporary, "no frame was decoded, nothing written")
+    outbox.put(_END)
+    consumer.join()
+    producer.join()
+    if writer_errors:
+        writer.abort()
+        raise _encoding_error(writer_errors[0], temporary)
+    try:
+        writer.close()
+    except Exception as exc:  # any failure of the muxer is an output failure
+        raise _encoding_error(exc, temporary) from exc
+
+
+def _encoding_error(error: BaseException, path: Path) -> BioveilError:
+    if isinstance(error, BioveilError):
+        return error
+    return OutputError(path, f"encoding the masked video failed ({type(error).__name__}: {error})")
+
+
+def _drain(inbox: queue.Queue, producer: threading.Thread) -> None:
+    while producer.is_alive():
+        try:
+            inbox.get(timeout=0.1)
+        except queue.Empty:
+            continue
