@@ -11,6 +11,8 @@ loading, reading and writing every file.
   CPUExecutionProvider``; its outputs are deleted before every run.
 * The runs alternate (bioveil, deface, bioveil, deface, ...); every run must write one output per
   photo. Both scripts are taken from the running interpreter's folder (``Path(sys.executable).parent``).
+* Also reported: the CPU seconds (user + sys) each run used, and the 1-minute load average just before
+  it (near 0 on a quiet machine: anything else running skews the wall-clock figures).
 
     .venv/bin/python bench/batch_speed.py [--batch-limit N] [--runs R] [--keep] [--json FILE]
 
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -59,14 +63,23 @@ def stage(photos: list[Annotated], folder: Path) -> list[Path]:
     return copies
 
 
-def timed(command: list[str], log: Path) -> float:
+def child_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], log: Path) -> tuple[float, float, float]:
+    """Run ``command``: (wall seconds, CPU seconds, 1-minute load average before it)."""
+    load = os.getloadavg()[0]
     with log.open("w") as handle:
+        cpu = child_cpu_seconds()
         start = time.perf_counter()
         done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
         seconds = time.perf_counter() - start
+        cpu = child_cpu_seconds() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"{Path(command[0]).name} exited with {done.returncode}; see {log}")
-    return seconds
+    return seconds, cpu, load
 
 
 def outputs(folder: Path, pattern: str) -> list[Path]:
@@ -82,7 +95,7 @@ def run_batch(photos: list[Annotated], runs: int = 2, keep: bool = False) -> dic
         bioveil_in = root / "bioveil_in"
         stage(photos, bioveil_in)
         deface_files = stage(photos, root / "deface_in")
-        seconds: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+        seconds: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in TOOLS}
         for run in range(1, runs + 1):
             out = root / f"bioveil_out_{run}"
             command = [str(tools["bioveil"]), "mask", str(bioveil_in), "-o", str(out), "--no-progress"]
@@ -90,7 +103,8 @@ def run_batch(photos: list[Annotated], runs: int = 2, keep: bool = False) -> dic
             written = len(outputs(out, "*"))
             if written != len(photos):
                 raise RuntimeError(f"bioveil run {run} wrote {written} files for {len(photos)} photos")
-            print(f"  bioveil run {run}: {seconds['bioveil'][-1]:7.1f} s", flush=True)
+            print("  bioveil run {}: {:7.1f} s, {:7.1f} CPU s, load before {:.2f}".format(run, *seconds["bioveil"][-1]),
+                  flush=True)
             if not keep:
                 shutil.rmtree(out)
 
@@ -101,7 +115,8 @@ def run_batch(photos: list[Annotated], runs: int = 2, keep: bool = False) -> dic
             written = len(outputs(root / "deface_in", "*_anonymized*"))
             if written != len(photos):
                 raise RuntimeError(f"deface run {run} wrote {written} files for {len(photos)} photos")
-            print(f"  deface  run {run}: {seconds['deface'][-1]:7.1f} s", flush=True)
+            print("  deface  run {}: {:7.1f} s, {:7.1f} CPU s, load before {:.2f}".format(run, *seconds["deface"][-1]),
+                  flush=True)
     finally:
         if keep:
             print(f"  kept {root}")
@@ -110,17 +125,21 @@ def run_batch(photos: list[Annotated], runs: int = 2, keep: bool = False) -> dic
     return summarize_batch(seconds, len(photos))
 
 
-def summarize_batch(seconds: dict[str, list[float]], photos: int) -> dict[str, Any]:
-    tools = {
-        tool: {
-            "runs_seconds": [round(s, 2) for s in runs],
-            "best_seconds_per_photo": min(runs) / photos,
-            "mean_seconds_per_photo": sum(runs) / len(runs) / photos,
+def summarize_batch(seconds: dict[str, list[tuple[float, float, float]]], photos: int) -> dict[str, Any]:
+    tools = {}
+    for tool, runs in seconds.items():
+        wall = [run[0] for run in runs]
+        cpu = [run[1] for run in runs]
+        tools[tool] = {
+            "runs_seconds": [round(s, 2) for s in wall],
+            "runs_cpu_seconds": [round(s, 2) for s in cpu],
+            "runs_load_before": [round(run[2], 2) for run in runs],
+            "best_seconds_per_photo": min(wall) / photos,
+            "mean_seconds_per_photo": sum(wall) / len(wall) / photos,
+            "mean_cpu_seconds_per_photo": sum(cpu) / len(cpu) / photos,
         }
-        for tool, runs in seconds.items()
-    }
     ratios = {key: tools["bioveil"][key] / tools["deface"][key]
-              for key in ("best_seconds_per_photo", "mean_seconds_per_photo")}
+              for key in ("best_seconds_per_photo", "mean_seconds_per_photo", "mean_cpu_seconds_per_photo")}
     return {"photos": photos, "tools": tools, "ratios": ratios}
 
 
@@ -132,8 +151,11 @@ def print_batch(batch: dict[str, Any]) -> None:
     for run, (b, d) in enumerate(zip(bio["runs_seconds"], dfc["runs_seconds"], strict=True), start=1):
         print(f"| {f'run {run}, seconds':<28} | {b:>10.1f} | {d:>10.1f} | {b / d:>13.2f}x |")
     for key, label in (("best_seconds_per_photo", "seconds per photo (best)"),
-                       ("mean_seconds_per_photo", "seconds per photo (mean)")):
+                       ("mean_seconds_per_photo", "seconds per photo (mean)"),
+                       ("mean_cpu_seconds_per_photo", "CPU seconds per photo (mean)")):
         print(f"| {label:<28} | {bio[key]:>10.3f} | {dfc[key]:>10.3f} | {ratios[key]:>13.2f}x |")
+    loads = {tool: ", ".join(f"{v:.2f}" for v in batch["tools"][tool]["runs_load_before"]) for tool in TOOLS}
+    print(f"\n1-minute load average before each run: bioveil {loads['bioveil']}; deface {loads['deface']}")
 
 
 def main(argv: list[str] | None = None) -> int:

