@@ -105,7 +105,15 @@ def run_bioveil(source: Path, out: Path) -> tuple[float, int, list[Faces]]:
     return seconds, stats.frames, stats.masked or []
 
 
-def run_deface(source: Path, out: Path) -> float | None:
+def count_frames(path: Path) -> int:
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for _ in container.decode(video=0))
+    except (av.FFmpegError, IndexError):
+        return 0
+
+
+def run_deface(source: Path, out: Path, frames: int) -> float | None:
     deface = Path(sys.executable).parent / "deface"
     target = out / f"deface-{source.stem}.mp4"
     started = time.perf_counter()
@@ -115,6 +123,10 @@ def run_deface(source: Path, out: Path) -> float | None:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         print(f"  deface failed on {source.name}: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    written = count_frames(target)
+    if written < frames:
+        print(f"  deface wrote {written} of {frames} frames of {source.name}: its speed is not comparable")
         return None
     return seconds
 
@@ -135,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for clip in args.clips:
             source = DATA / "video" / clip
             seconds, frames, masked = run_bioveil(source, out)
-            deface = None if args.no_deface else run_deface(source, out)
+            deface = None if args.no_deface else run_deface(source, out, frames)
             every = args.leak_every or (1 if clip == "street_faces.mp4" else 5)
             leaks = leak_frames(source, masked, args.min_height, args.ref_score, every)
             row = {"clip": clip, "frames": frames, "bioveil_fps": frames / seconds,
