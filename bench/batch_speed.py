@@ -5,7 +5,7 @@ loading, reading and writing every file.
 
 * The photos are copied (flat) into two fresh folders under /tmp, one per tool: deface writes its
   ``*_anonymized.jpg`` next to its inputs, so it gets its own copy.
-* bioveil: ``bioveil mask <folder> -o <out> --no-progress`` (defaults: ensemble detector, blur, scale 1.6,
+* bioveil: ``bioveil mask <folder> -o <out> --no-progress`` (defaults: ensemble detector, blur, scale 1.55,
   ellipse); a fresh output folder for every run.
 * deface 1.5.0: ``deface <files...> --thresh 0.2 --mask-scale 1.3 --execution-provider
   CPUExecutionProvider``; its outputs are deleted before every run.

@@ -3,7 +3,7 @@
 For every photo both tools run back to back on the same RGB image (the order alternates from
 photo to photo, so machine drift hits both alike); reading the file is not timed.
 
-* bioveil: the default detector (``ensemble``) and the default masker (blur, scale 1.6, ellipse);
+* bioveil: the default detector (``ensemble``) and the default masker (blur, its default scale, ellipse);
   timed: ``det.detect(img)`` + ``masker.apply(img, faces)``; masked region: ``face_region``.
 * deface 1.5.0 as ``deface --thresh 0.2 --mask-scale 1.3`` runs it (full resolution, blur,
   ellipse, onnxruntime on the CPU): its own ``CenterFace`` and ``anonymize_frame``; timed:
@@ -38,6 +38,7 @@ import skimage.draw
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch_speed import print_batch, run_batch
+from bioveil.masking.maskers import DEFAULT_SCALE
 from wider_data import DATA, Annotated, load_wider, select
 
 COVERED_FRACTION = 0.8
@@ -52,7 +53,7 @@ TOOLS = ("bioveil", "deface")
 
 DEFACE_THRESH = 0.2
 DEFACE_MASK_SCALE = 1.3
-BIOVEIL_SCALE = 1.6
+BIOVEIL_SCALE = DEFAULT_SCALE
 BIOVEIL_SHAPE = "ellipse"
 
 

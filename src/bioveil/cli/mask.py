@@ -40,7 +40,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--color", type=parse_color, metavar="R,G,B", help="colour for --method solid (default 0,0,0)")
     parser.add_argument("--shape", default="ellipse", choices=[shape.value for shape in Shape])
     parser.add_argument("--mask-scale", type=float, metavar="F",
-                        help="mask the face box grown by this factor (default 1.6; deface's 1.3 is 1.6 here)")
+                        help="mask the face box grown by this factor (default 1.55; deface's 1.3 is 1.6 here)")
     parser.add_argument("--detector", choices=detector_names(),
                         help=f"face detector (default: {DEFAULT_DETECTOR} for photos, which fuses all of them, "
                              f"and {DEFAULT_VIDEO_DETECTOR} for video)")

@@ -14,9 +14,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
-from bioveil.detection.base import get_detector, register_detector
+from bioveil.detection.base import Detector, get_detector, register_detector
 from bioveil.detection.boxes import iou_matrix, nms
 from bioveil.types import Faces
 
@@ -26,7 +27,9 @@ class Member:
     detector: str
     threshold: float  # score cut for faces of any size
     confident: float  # score cut for large faces
-    mirrored: bool = True  # also run on the left-right mirrored image
+    mirrored: bool = True  # also run on the left-right mirrored image...
+    mirror_scale: float = 1.0  # ...resized by this factor (smaller: cheaper, for all but the smallest faces)
+    mirror_threshold: float | None = None  # score cut of the mirrored pass (None: ``threshold``)
 
 
 def mirror_faces(faces: Faces, width: int) -> Faces:
@@ -58,6 +61,15 @@ def merge_overlapping(faces: Faces, merge_iou: float) -> Faces:
     return Faces(xyxy, faces.score[keep], landmarks)
 
 
+def _detect_scaled(detector: Detector, image: np.ndarray, scale: float, threshold: float) -> Faces:
+    if scale == 1.0:
+        return detector.detect(image, threshold)
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return detector.detect(small, threshold).scaled(width / size[0], height / size[1])
+
+
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -86,7 +98,12 @@ class Ensemble:
         def run(member: Member, flipped: bool) -> Faces:
             cut = member.threshold if threshold is None else threshold
             detector = get_detector(member.detector)
-            faces = mirror_faces(detector.detect(mirrored, cut), width) if flipped else detector.detect(image, cut)
+            if not flipped:
+                faces = detector.detect(image, cut)
+            else:
+                if member.mirror_threshold is not None and threshold is None:
+                    cut = member.mirror_threshold
+                faces = mirror_faces(_detect_scaled(detector, mirrored, member.mirror_scale, cut), width)
             tall = faces.size_wh[:, 1] > large
             return faces[~tall | (faces.score >= max(cut, member.confident))]
 
@@ -96,8 +113,10 @@ class Ensemble:
         return merge_overlapping(Faces.concatenate(found), self.merge_iou)
 
 
+# CenterFace's mirrored pass runs at half size: a quarter of the work, and on WIDER FACE it covers
+# more faces of 32 px and up than a full-size one (98.5% vs 98.2%), a few fewer of 16-32 px.
 DEFAULT_MEMBERS = (
-    Member("centerface", threshold=0.05, confident=0.3),
+    Member("centerface", threshold=0.05, confident=0.3, mirror_scale=0.5, mirror_threshold=0.07),
     Member("yunet", threshold=0.2, confident=0.6),
 )
 

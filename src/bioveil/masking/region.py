@@ -53,7 +53,7 @@ def face_patches(faces: Faces, scale: float, width: int, height: int,
         yield (cx1, cy1, cx2, cy2), inside, (float(x2 - x1), float(y2 - y1))
 
 
-def face_region(image_hw: tuple[int, int], faces: Faces, scale: float = 1.6,
+def face_region(image_hw: tuple[int, int], faces: Faces, scale: float = 1.55,
                 shape: Shape | str = Shape.ELLIPSE) -> np.ndarray:
     """A boolean (h, w) array, True where some face's mask covers the pixel (see :func:`face_patches`)."""
     height, width = image_hw

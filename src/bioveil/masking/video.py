@@ -49,7 +49,7 @@ class VideoSettings:
     detect_height: int = 720
     hold: int = 8
     lookahead: int = 6
-    grow: float = 1.2
+    grow: float = 1.25
 
 
 @dataclass
