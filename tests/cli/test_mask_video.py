@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 import bioveil
 from bioveil.cli.main import EXIT_FAILURES, EXIT_OK, main
-from tests.media.clips import audio_only, cut, decoded_frames, probe
+from tests.media.clips import audio_only, cut, decoded_frames, probe, with_rotation
 
 FRAMES = 12
 
@@ -60,6 +61,20 @@ def test_raw_hevc_stream(clips, tmp_path):
 def test_keep_metadata_keeps_the_container_tags(clips, tmp_path):
     assert main(["mask", "--no-progress", "--keep-metadata", str(clips[".mp4"]), "-o", str(tmp_path)]) == EXIT_OK
     assert probe(tmp_path / "street.mp4")["metadata"].get("location") == "+48.8584+002.2945/"
+
+
+def test_rotation_is_applied_to_the_pixels(data, tmp_path):
+    plain, rotated = tmp_path / "plain.mp4", tmp_path / "rotated.mp4"
+    cut(data / "video" / "street_faces.mp4", plain, 6, width=640, audio=False)
+    with_rotation(plain, rotated, 90)  # displayed turned 90 degrees counter-clockwise
+    assert main(["mask", "--no-progress", str(rotated), "-o", str(tmp_path / "out")]) == EXIT_OK
+    source, output = decoded_frames(plain)[0].astype(float), decoded_frames(tmp_path / "out" / "rotated.mp4")[0]
+    assert output.shape == (640, 360, 3)  # stored upright: no rotation flag left to honour
+    counter_clockwise = np.abs(output - np.rot90(source, k=1)).mean()
+    clockwise = np.abs(output - np.rot90(source, k=3)).mean()
+    assert counter_clockwise < 0.5 * clockwise
+    with av.open(str(tmp_path / "out" / "rotated.mp4")) as container:
+        assert next(container.decode(video=0)).rotation == 0
 
 
 def test_faces_in_the_street_clip_are_masked(data, tmp_path):

@@ -77,3 +77,15 @@ def probe(path: Path) -> dict:
 def decoded_frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def with_rotation(source: Path, target: Path, degrees: int) -> None:
+    """``source`` remuxed (no re-encoding) with a display rotation, as phones store portrait video."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        stream.set_display_rotation(degrees)
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
