@@ -18,6 +18,10 @@ class UnknownNameError(BioveilError, ValueError):
         super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(self.valid)}")
 
 
+class InvalidOptionError(BioveilError, ValueError):
+    """An option value out of its range (e.g. a mask scale of 0)."""
+
+
 class MissingDependencyError(BioveilError, ImportError):
     """An optional package needed for this feature is not installed."""
 
@@ -59,3 +63,7 @@ class UnreadableInputError(MediaError):
 
 class OutputError(MediaError):
     """The output could not be written, or would overwrite an input."""
+
+
+class UnexpectedError(MediaError):
+    """Processing one file failed in a way bioveil does not foresee: a bug to report. The batch goes on."""

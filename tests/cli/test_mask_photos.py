@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from bioveil.cli.main import EXIT_FAILURES, EXIT_NOTHING, EXIT_OK, main
+from bioveil.errors import ImageTooLargeError
 from bioveil.media.image import read_image
 from tests.media.metadata import metadata_left
 
@@ -125,6 +126,8 @@ def bad_batch(data, tmp_path_factory):
     good = (data / "portraits" / "examples" / "obama.jpg").read_bytes()
     (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
     (folder / "really-a-jpeg.png").write_bytes(good)
+    camera = (samples / "Fujifilm_FinePix6900ZOOM.jpg").read_bytes()
+    (folder / "cut-in-exif.jpg").write_bytes(camera[: len(camera) // 3])
     make_bomb(folder / "bomb.png")
     return folder
 
@@ -134,6 +137,7 @@ EXPECTED_ERRORS = {
     "notes.jpg": "UnsupportedFormatError",
     "truncated.jpg": "CorruptMediaError",
     "bomb.png": "ImageTooLargeError",
+    "cut-in-exif.jpg": "CorruptMediaError",
 }
 
 
@@ -173,6 +177,26 @@ def test_output_into_the_input_folder_never_overwrites(data, tmp_path):
     assert digest_tree(folder) == before
 
 
+def test_two_inputs_never_write_one_output(data, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = (data / "portraits" / "examples" / "obama.jpg").read_bytes()
+    (folder / "a.jpg").write_bytes(photo)
+    (folder / "a.png").write_bytes(photo)  # a JPEG too: its output would be a.jpg as well
+    code, report = run_json([str(folder), "-o", str(tmp_path / "out")], tmp_path / "r.json")
+    assert code == EXIT_FAILURES
+    status = {Path(e["input"]).name: (e["status"], e["error"]) for e in report["files"]}
+    assert status == {"a.jpg": ("ok", None), "a.png": ("failed", "OutputError")}
+
+
+def test_photos_over_pillows_own_limit_are_read(tmp_path):
+    path = tmp_path / "big.png"
+    make_bomb(path, side=9_500)  # 90 million pixels: over Pillow's default limit, under bioveil's
+    assert read_image(path).pixels.shape == (9_500, 9_500, 3)
+    with pytest.raises(ImageTooLargeError, match="raise --max-pixels"):
+        read_image(path, max_pixels=50_000_000)
+
+
 def test_nothing_to_do_and_usage_errors(tmp_path, capsys):
     (tmp_path / "empty_folder").mkdir()
     assert main(["mask", "--no-progress", str(tmp_path / "empty_folder"), "-o", str(tmp_path / "o")]) == EXIT_NOTHING
@@ -180,6 +204,10 @@ def test_nothing_to_do_and_usage_errors(tmp_path, capsys):
         main(["mask", "x.jpg", "-o", "o", "--color", "300,0,0"])
     assert info.value.code == 2
     assert "R,G,B" in capsys.readouterr().err
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"\xff\xd8 not really")
+    assert main(["mask", "--no-progress", str(photo), "-o", str(tmp_path / "o"), "--mask-scale", "0"]) == 2
+    assert "mask scale must be a positive factor" in capsys.readouterr().err
 
 
 def test_unreadable_folder_is_reported_and_the_rest_is_masked(data, tmp_path):

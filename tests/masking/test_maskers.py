@@ -6,7 +6,7 @@ from skimage import data as skdata
 
 import bioveil
 from bioveil.errors import UnknownNameError
-from bioveil.masking.maskers import MASKERS, get_masker
+from bioveil.masking.maskers import DEFAULT_SCALE, MASKERS, get_masker
 from bioveil.masking.region import face_region
 from bioveil.types import Faces
 
@@ -20,7 +20,7 @@ def test_only_the_region_changes(method, shape):
     before = image.copy()
     out = get_masker(method, shape=shape).apply(image, FACE)
     np.testing.assert_array_equal(image, before)  # input untouched
-    region = face_region(image.shape[:2], FACE, 1.6, shape)
+    region = face_region(image.shape[:2], FACE, DEFAULT_SCALE, shape)
     changed = (out != image).any(axis=2)
     assert not changed[~region].any()
     assert changed[region].mean() > 0.8

@@ -11,6 +11,7 @@ from typing import Any
 
 from bioveil.detection.base import detector_names
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
+from bioveil.errors import OutputError
 from bioveil.masking.batch import BatchResult, MaskSettings, mask_batch
 from bioveil.masking.maskers import MASKERS
 from bioveil.masking.photo import FileResult
@@ -81,9 +82,13 @@ def run(args: argparse.Namespace) -> int:
                        on_frame=lambda: frames.update(1))
     frames.close()
     bar.close()
-    if args.json:
-        write_report(args.json, batch, settings)
     print(summary(batch, args.output))
+    if args.json:
+        try:
+            write_report(args.json, batch, settings)
+        except OutputError as exc:
+            print(f"bioveil: the report was not written: {exc}", file=sys.stderr)
+            return EXIT_FAILURES
     if not batch.results:
         return EXIT_NOTHING
     return EXIT_FAILURES if batch.failures else EXIT_OK

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bioveil.detection.boxes import iou_matrix, nms, scale_boxes
+from bioveil.detection.boxes import iou_matrix, scale_boxes
 from bioveil.types import Faces
 
 
@@ -127,10 +127,7 @@ class Tracker:
         if not boxes:
             return Faces(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), track_id=np.zeros(0, np.int64))
         xyxy = scale_boxes(np.stack(boxes).astype(np.float32), self.grow)
-        faces = Faces(xyxy, np.array(scores, np.float32), track_id=np.array(ids, np.int64))
-        # Tracks that overlap (a face seen twice, a track and its lost twin) are masked once.
-        keep = nms(faces.xyxy, faces.score, 0.6)
-        return faces[np.sort(keep)]
+        return Faces(xyxy, np.array(scores, np.float32), track_id=np.array(ids, np.int64))
 
     def forget_before(self, frame: int) -> None:
         """Drop tracks that can no longer cover ``frame`` or any later frame."""

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
+from bioveil.errors import UnexpectedError
 from bioveil.masking.maskers import get_masker
 from bioveil.masking.photo import FileResult, mask_photo_file
 from bioveil.masking.video import VideoSettings, mask_video_file
+from bioveil.media.atomic import Claims
 from bioveil.media.discover import plan_outputs
 from bioveil.media.image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from bioveil.media.sniff import media_kind
@@ -60,14 +62,15 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
     Photos go through ``settings.workers`` at a time; videos one at a time (each uses threads of
     its own). ``on_frame`` is called for every video frame written.
     """
+    masker = get_masker(settings.method, scale=settings.scale, shape=settings.shape, color=settings.color)
     detector = get_detector(settings.detector or DEFAULT_DETECTOR)
     video_detector = get_detector(settings.detector or DEFAULT_VIDEO_DETECTOR)
-    masker = get_masker(settings.method, scale=settings.scale, shape=settings.shape, color=settings.color)
     plan = plan_outputs(inputs, outdir, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     batch = BatchResult(skipped=plan.skipped)
     if on_plan:
         on_plan(len(plan.jobs) + len(plan.errors))
     protected = plan.protected
+    claims = Claims([target for _, target in plan.jobs])
 
     def record(result: FileResult) -> None:
         batch.results.append(result)
@@ -77,20 +80,34 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
     for source, exc in plan.errors:
         record(FileResult(source, None, "failed", error=type(exc).__name__, message=str(exc)))
 
-    def run(job: tuple[Path, Path]) -> FileResult:
+    def photo(job: tuple[Path, Path]) -> FileResult:
         source, target = job
-        return mask_photo_file(source, target, detector, masker, threshold=settings.threshold,
-                               keep_metadata=settings.keep_metadata, max_pixels=settings.max_pixels,
-                               protected=protected)
+        return guarded(source, lambda: mask_photo_file(
+            source, target, detector, masker, threshold=settings.threshold, keep_metadata=settings.keep_metadata,
+            max_pixels=settings.max_pixels, protected=protected, claims=claims))
 
-    videos = [job for job in plan.jobs if media_kind(job[0]) == "video"]
-    photos = [job for job in plan.jobs if job not in videos]
-    for result in _in_order(run, photos, settings.workers):
+    def video(job: tuple[Path, Path]) -> FileResult:
+        source, target = job
+        return guarded(source, lambda: mask_video_file(
+            source, target, video_detector, masker, settings=settings.video, threshold=settings.threshold,
+            keep_metadata=settings.keep_metadata, protected=protected, on_frame=on_frame))
+
+    kinds = {job: media_kind(job[0]) for job in plan.jobs}
+    for result in _in_order(photo, [job for job in plan.jobs if kinds[job] == "image"], settings.workers):
         record(result)
-    for source, target in videos:
-        record(mask_video_file(source, target, video_detector, masker, settings=settings.video, threshold=settings.threshold,
-                               keep_metadata=settings.keep_metadata, protected=protected, on_frame=on_frame))
+    for job in [job for job in plan.jobs if kinds[job] == "video"]:
+        record(video(job))
     return batch
+
+
+def guarded(source: Path, work: Callable[[], FileResult]) -> FileResult:
+    """``work()``, or a failed result if it raised anything: one file never stops the batch."""
+    try:
+        return work()
+    except Exception as exc:  # a bug or an unforeseen library error: recorded, then the batch goes on
+        log.exception("unexpected failure on %s", source)
+        error = UnexpectedError(source, f"failed unexpectedly ({type(exc).__name__}: {exc}); please report it")
+        return FileResult(source, None, "failed", error=type(error).__name__, message=str(error))
 
 
 def _in_order(function: Callable[[tuple[Path, Path]], FileResult], jobs: list[tuple[Path, Path]],

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from bioveil.errors import UnknownNameError
+from bioveil.errors import InvalidOptionError, UnknownNameError
 from bioveil.masking.region import Shape, face_patches
 from bioveil.types import Faces
 
@@ -38,7 +38,7 @@ class RegionMasker:
     def __post_init__(self) -> None:
         self.shape = Shape.parse(self.shape)
         if not self.scale > 0:
-            raise ValueError(f"mask scale must be positive, got {self.scale}")
+            raise InvalidOptionError(f"the mask scale must be a positive factor (1.55 by default), got {self.scale}")
 
     def fill(self, patch: np.ndarray, region_wh: tuple[float, float]) -> np.ndarray:
         raise NotImplementedError

@@ -11,7 +11,7 @@ from typing import Any
 from bioveil.detection.base import Detector
 from bioveil.errors import BioveilError
 from bioveil.masking.maskers import Masker
-from bioveil.media.atomic import ensure_not_input
+from bioveil.media.atomic import Claims, ensure_not_input
 from bioveil.media.image import DEFAULT_MAX_PIXELS, read_image, write_image
 from bioveil.types import Faces
 
@@ -62,11 +62,13 @@ def failed(source: Path, exc: BioveilError, started: float) -> FileResult:
 
 def mask_photo_file(source: Path, target: Path, detector: Detector, masker: Masker, *,
                     threshold: float | None = None, keep_metadata: bool = False,
-                    max_pixels: int = DEFAULT_MAX_PIXELS, protected: frozenset[Path] = frozenset()) -> FileResult:
+                    max_pixels: int = DEFAULT_MAX_PIXELS, protected: frozenset[Path] = frozenset(),
+                    claims: Claims | None = None) -> FileResult:
     """Mask every face of the photo ``source`` into ``target`` (its suffix may be corrected).
 
     Never raises for a bad file: the :class:`FileResult` carries the named error instead.
-    ``protected`` lists resolved input paths that must never be written.
+    ``protected`` lists resolved input paths that must never be written; ``claims`` holds the
+    batch's outputs, so a corrected suffix cannot land on another input's output.
     """
     started = time.perf_counter()
     try:
@@ -76,6 +78,8 @@ def mask_photo_file(source: Path, target: Path, detector: Detector, masker: Mask
         if suffix != target.suffix:
             notes.append(f"content is {picture.format}, not what the name {source.name!r} says: written as {suffix}")
             target = target.with_suffix(suffix)
+            if claims is not None:
+                claims.claim(target, source)
         ensure_not_input(target, protected)
         if picture.had_profile:
             log.debug("%s: colour profile applied to the pixels and removed", source)

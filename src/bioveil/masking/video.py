@@ -149,7 +149,7 @@ def mask_video_file(source: Path, target: Path, detector: Detector, masker: Mask
     try:
         ensure_not_input(target, protected)
         with VideoReader(source) as reader, atomic_path(target) as temporary:
-            _run(reader, temporary, detector, masker, settings, threshold, keep_metadata, stats, on_frame)
+            _run(reader, temporary, target, detector, masker, settings, threshold, keep_metadata, stats, on_frame)
     except BioveilError as exc:
         log.info("%s: %s", type(exc).__name__, exc)
         result = failed(source, exc, started)
@@ -160,7 +160,7 @@ def mask_video_file(source: Path, target: Path, detector: Detector, masker: Mask
     return result
 
 
-def _run(reader: VideoReader, temporary: Path, detector: Detector, masker: Masker, settings: VideoSettings,
+def _run(reader: VideoReader, temporary: Path, target: Path, detector: Detector, masker: Masker, settings: VideoSettings,
          threshold: float | None, keep_metadata: bool, stats: VideoStats, on_frame: Callable[[], None] | None) -> None:
     inbox: queue.Queue = queue.Queue(maxsize=16)
     outbox: queue.Queue = queue.Queue(maxsize=16)
@@ -180,7 +180,7 @@ def _run(reader: VideoReader, temporary: Path, detector: Detector, masker: Maske
     def emit(item: Frame | AudioPacket, pixels: np.ndarray | None) -> None:
         nonlocal writer, consumer
         if writer_errors:
-            raise _encoding_error(writer_errors[0], temporary)
+            raise _encoding_error(writer_errors[0], target)
         if writer is None:
             if isinstance(item, AudioPacket):
                 early_audio.append(item)
@@ -208,18 +208,18 @@ def _run(reader: VideoReader, temporary: Path, detector: Detector, masker: Maske
         if writer is not None:
             writer.abort()
         raise
-    if consumer is None or writer is None:
-        raise OutputError(temporary, "no frame was decoded, nothing written")
+    if consumer is None or writer is None:  # pragma: no cover - the reader raises first when no frame decodes
+        raise OutputError(target, "no frame was decoded, nothing written")
     outbox.put(_END)
     consumer.join()
     producer.join()
     if writer_errors:
         writer.abort()
-        raise _encoding_error(writer_errors[0], temporary)
+        raise _encoding_error(writer_errors[0], target)
     try:
         writer.close()
     except Exception as exc:  # any failure of the muxer is an output failure
-        raise _encoding_error(exc, temporary) from exc
+        raise _encoding_error(exc, target) from exc
 
 
 def _encoding_error(error: BaseException, path: Path) -> BioveilError:

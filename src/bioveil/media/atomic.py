@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,23 @@ def _file_mode() -> int:
 
 
 _MODE = _file_mode()
+
+
+class Claims:
+    """Output paths taken in one batch, so two inputs never write the same file (thread-safe)."""
+
+    def __init__(self, paths: list[Path] | None = None) -> None:
+        self._taken = {path.resolve() for path in paths or []}
+        self._lock = threading.Lock()
+
+    def claim(self, path: Path, owner: Path) -> None:
+        """Take ``path`` for ``owner``'s output, or raise :class:`OutputError` if it is taken."""
+        with self._lock:
+            key = path.resolve()
+            if key in self._taken:
+                raise OutputError(path, f"is also the output of another input, so {owner} is not written; "
+                                        "mask these inputs in separate runs")
+            self._taken.add(key)
 
 
 def ensure_not_input(output: Path, inputs: set[Path]) -> None:
@@ -47,10 +65,14 @@ def atomic_path(target: Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.chmod(temporary, _MODE)
-        os.replace(temporary, target)
+        try:
+            with open(temporary, "rb+") as stream:
+                os.fsync(stream.fileno())
+            os.chmod(temporary, _MODE)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise OutputError(target, f"could not be put in place ({exc.strerror or exc}); "
+                                      "check that no folder has its name and the permissions") from exc
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

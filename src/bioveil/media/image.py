@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,13 @@ FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
 IMAGE_SUFFIXES = frozenset(suffix for _, suffixes in FORMATS.values() for suffix in suffixes)
 
 _heif_registered = False
+
+# bioveil checks the pixel count itself (``max_pixels`` of read_image), so Pillow's own bomb limit,
+# which would refuse a 100 MP photo whatever the user allows, is lifted.
+Image.MAX_IMAGE_PIXELS = None
+
+# What Pillow's parsers raise on broken data.
+_PARSE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError)
 
 
 def _register_heif() -> None:
@@ -91,26 +98,25 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     if not data:
         raise EmptyFileError(path, "is empty (0 bytes); it holds no image, re-copy it from the source")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > max_pixels:
-                raise ImageTooLargeError(path, f"has {image.width}x{image.height} pixels, over the limit of "
-                                               f"{max_pixels:,}; raise --max-pixels if you trust this file")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(path, f"is too large to decode safely ({exc}); raise --max-pixels if you trust it") from exc
+        image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise UnsupportedFormatError(path, "is not an image bioveil reads (JPEG, PNG, WebP, TIFF, HEIC/HEIF)") from exc
+    except _PARSE_ERRORS as exc:
+        raise CorruptMediaError(path, f"is a damaged image file ({exc}); its header cannot be read") from exc
+    if image.width * image.height > max_pixels:
+        raise ImageTooLargeError(path, f"has {image.width}x{image.height} pixels, over the limit of "
+                                       f"{max_pixels:,}; raise --max-pixels if you trust this file")
     if image.format not in FORMATS:
         raise UnsupportedFormatError(path, f"is {image.format}, which bioveil does not write back; "
                                            "convert it to JPEG, PNG, WebP, TIFF or HEIC first")
-    if getattr(image, "n_frames", 1) > 1 and image.format not in ("MPO", "HEIF"):
-        raise UnsupportedFormatError(path, f"has {image.n_frames} frames (animation or pages); only "
-                                           "single-frame images are masked: split it into single images first")
     try:
+        frames = getattr(image, "n_frames", 1)
         image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except _PARSE_ERRORS as exc:
         raise CorruptMediaError(path, f"is a damaged {image.format} file ({exc}); the image data cannot be decoded") from exc
+    if frames > 1 and image.format not in ("MPO", "HEIF"):
+        raise UnsupportedFormatError(path, f"has {frames} frames (animation or pages); only "
+                                           "single-frame images are masked: split it into single images first")
     return _to_picture(path, image)
 
 
@@ -177,7 +183,10 @@ def write_image(picture: Picture, pixels: np.ndarray, target: Path, keep_metadat
     if keep_metadata:
         if picture.exif is not None:
             picture.exif[0x0112] = 1  # orientation: the pixels are already upright
-            options["exif"] = picture.exif.tobytes()
+            try:
+                options["exif"] = picture.exif.tobytes()
+            except _PARSE_ERRORS as exc:
+                log.warning("%s: the original EXIF is broken and cannot be kept (%s)", target, exc)
         if picture.xmp:
             options["xmp"] = picture.xmp
     try:

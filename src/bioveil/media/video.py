@@ -158,17 +158,16 @@ class VideoWriter:
         self.raw = muxer in ("h264", "hevc")
         self.video = self.container.add_stream(codec, rate=reader.rate)
         self.video.width, self.video.height = width, height
-        self.video.pix_fmt = "yuv420p"
+        # 4:2:0 needs even sizes; an odd-sized video keeps its size in 4:4:4.
+        self.video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         self.video.options = dict(options)
         self.video.codec_context.thread_count = 0
         if not self.raw:
             # Timestamps are copied as they are: encoder and stream count in the input's time base.
             self.video.time_base = reader.video.time_base
             self.video.codec_context.time_base = reader.video.time_base
-        self._pts_ok = not self.raw
         self._time_base = reader.video.time_base if not self.raw else Fraction(1, 1) / reader.rate
         self._last_pts: int | None = None
-        self.audio_in = reader.audio
         self.audio = None
         self.audio_encoder = None
         if reader.audio is not None and not self.raw:
@@ -183,7 +182,6 @@ class VideoWriter:
         allowed = _AUDIO.get(muxer, ())
         if name in allowed:
             self.audio = self.container.add_stream_from_template(source)
-            self.audio.metadata.clear() if hasattr(self.audio.metadata, "clear") else None
             return
         # The container cannot carry this codec: decode and re-encode to one it takes.
         target_codec = allowed[0] if allowed else "aac"
@@ -195,12 +193,11 @@ class VideoWriter:
         av = _av()
         out = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         out.time_base = self._time_base
-        if self._pts_ok and frame.pts is not None and (self._last_pts is None or frame.pts > self._last_pts):
-            out.pts = frame.pts
-            self._last_pts = frame.pts
+        if not self.raw and frame.pts is not None and (self._last_pts is None or frame.pts > self._last_pts):
+            out.pts = frame.pts  # the input's own timestamps, so timing and frame rate stay as they were
         else:
-            out.pts = self.frames if not self._pts_ok else (self._last_pts or 0) + 1
-            self._last_pts = out.pts
+            out.pts = self.frames if self.raw else (self._last_pts or 0) + 1
+        self._last_pts = out.pts
         for packet in self.video.encode(out):
             self.container.mux(packet)
         self.frames += 1
@@ -218,12 +215,14 @@ class VideoWriter:
                 self.container.mux(out)
 
     def close(self) -> None:
-        for packet in self.video.encode(None):
-            self.container.mux(packet)
-        if self.audio is not None and self.audio_encoder is not None:
-            for packet in self.audio.encode(None):
+        try:
+            for packet in self.video.encode(None):
                 self.container.mux(packet)
-        self.container.close()
+            if self.audio is not None and self.audio_encoder is not None:
+                for packet in self.audio.encode(None):
+                    self.container.mux(packet)
+        finally:
+            self.container.close()
 
     def abort(self) -> None:
         try:
