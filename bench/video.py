@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from bioveil.detection.base import get_detector
-from bioveil.detection.boxes import iou_matrix
-from bioveil.detection.ensemble import DEFAULT_VIDEO_DETECTOR, merge_overlapping
+from bioveil.detection.boxes import iou_matrix, merge_overlapping
+from bioveil.detection.ensemble import DEFAULT_VIDEO_DETECTOR
 from bioveil.masking.maskers import DEFAULT_SCALE, get_masker
 from bioveil.masking.region import face_region
 from bioveil.masking.video import VideoStats, mask_video_file

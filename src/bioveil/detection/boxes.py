@@ -1,8 +1,10 @@
-"""Box arithmetic shared by detectors and maskers: IoU, non-maximum suppression, scaling."""
+"""Box arithmetic shared by detectors, trackers and maskers: IoU, suppression, merging, scaling."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from bioveil.types import Faces
 
 
 def box_area(xyxy: np.ndarray) -> np.ndarray:
@@ -37,3 +39,22 @@ def scale_boxes(xyxy: np.ndarray, factor: float) -> np.ndarray:
     centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2
     half = (xyxy[:, 2:] - xyxy[:, :2]) / 2 * factor
     return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def merge_overlapping(faces: Faces, merge_iou: float) -> Faces:
+    """One face per group of boxes overlapping above ``merge_iou``: best score, enclosing box."""
+    if len(faces) == 0:
+        return faces
+    keep = nms(faces.xyxy, faces.score, merge_iou)
+    overlap = iou_matrix(faces.xyxy[keep], faces.xyxy) > merge_iou
+    xyxy = np.empty((len(keep), 4), dtype=np.float32)
+    landmarks = faces.landmarks[keep].copy()
+    has_marks = ~np.isnan(faces.landmarks).any(axis=(1, 2))
+    for row, members in enumerate(overlap):
+        members[keep[row]] = True
+        xyxy[row, :2] = faces.xyxy[members, :2].min(axis=0)
+        xyxy[row, 2:] = faces.xyxy[members, 2:].max(axis=0)
+        if np.isnan(landmarks[row]).any() and (members & has_marks).any():
+            best = np.flatnonzero(members & has_marks)[np.argmax(faces.score[members & has_marks])]
+            landmarks[row] = faces.landmarks[best]
+    return Faces(xyxy, faces.score[keep], landmarks)

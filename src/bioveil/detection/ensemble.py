@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from bioveil.detection.base import Detector, get_detector, register_detector
-from bioveil.detection.boxes import iou_matrix, nms
+from bioveil.detection.boxes import merge_overlapping
 from bioveil.types import Faces
 
 
@@ -40,25 +40,6 @@ def mirror_faces(faces: Faces, width: int) -> Faces:
     landmarks[:, :, 0] = width - faces.landmarks[:, :, 0]
     landmarks = landmarks[:, [1, 0, 2, 4, 3]]  # a mirrored right eye is the left eye
     return Faces(xyxy, faces.score, landmarks)
-
-
-def merge_overlapping(faces: Faces, merge_iou: float) -> Faces:
-    """One face per group of boxes overlapping above ``merge_iou``: best score, enclosing box."""
-    if len(faces) == 0:
-        return faces
-    keep = nms(faces.xyxy, faces.score, merge_iou)
-    overlap = iou_matrix(faces.xyxy[keep], faces.xyxy) > merge_iou
-    xyxy = np.empty((len(keep), 4), dtype=np.float32)
-    landmarks = faces.landmarks[keep].copy()
-    has_marks = ~np.isnan(faces.landmarks).any(axis=(1, 2))
-    for row, members in enumerate(overlap):
-        members[keep[row]] = True
-        xyxy[row, :2] = faces.xyxy[members, :2].min(axis=0)
-        xyxy[row, 2:] = faces.xyxy[members, 2:].max(axis=0)
-        if np.isnan(landmarks[row]).any() and (members & has_marks).any():
-            best = np.flatnonzero(members & has_marks)[np.argmax(faces.score[members & has_marks])]
-            landmarks[row] = faces.landmarks[best]
-    return Faces(xyxy, faces.score[keep], landmarks)
 
 
 def _detect_scaled(detector: Detector, image: np.ndarray, scale: float, threshold: float) -> Faces:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bioveil.detection.boxes import iou_matrix, scale_boxes
+from bioveil.detection.boxes import iou_matrix, merge_overlapping, scale_boxes
 from bioveil.types import Faces
 
 
@@ -127,7 +127,10 @@ class Tracker:
         if not boxes:
             return Faces(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), track_id=np.zeros(0, np.int64))
         xyxy = scale_boxes(np.stack(boxes).astype(np.float32), self.grow)
-        return Faces(xyxy, np.array(scores, np.float32), track_id=np.array(ids, np.int64))
+        faces = Faces(xyxy, np.array(scores, np.float32), track_id=np.array(ids, np.int64))
+        # Tracks of one face (seen twice, or a lost track and its successor) are masked once, with a
+        # box enclosing them all, so no part of either is dropped.
+        return merge_overlapping(faces, 0.5)
 
     def forget_before(self, frame: int) -> None:
         """Drop tracks that can no longer cover ``frame`` or any later frame."""
