@@ -11,8 +11,9 @@ loading, reading and writing every file.
   CPUExecutionProvider``; its outputs are deleted before every run.
 * The runs alternate (bioveil, deface, bioveil, deface, ...); every run must write one output per
   photo. Both scripts are taken from the running interpreter's folder (``Path(sys.executable).parent``).
-* Also reported: the CPU seconds (user + sys) each run used, and the 1-minute load average just before
-  it (near 0 on a quiet machine: anything else running skews the wall-clock figures).
+* Also reported: the CPU seconds (user + sys) each run used, and the CPU seconds the rest of the
+  machine used meanwhile (busy time from /proc/stat minus the tool's; near 0 on a quiet machine:
+  anything else running skews the wall-clock figures).
 
     .venv/bin/python bench/batch_speed.py [--batch-limit N] [--runs R] [--keep] [--json FILE]
 
@@ -68,18 +69,27 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used since boot (nan where /proc/stat is missing)."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already in user
+
+
 def timed(command: list[str], log: Path) -> tuple[float, float, float]:
-    """Run ``command``: (wall seconds, CPU seconds, 1-minute load average before it)."""
-    load = os.getloadavg()[0]
+    """Run ``command``: (wall seconds, its CPU seconds, CPU seconds used by everything else meanwhile)."""
     with log.open("w") as handle:
-        cpu = child_cpu_seconds()
+        cpu, busy = child_cpu_seconds(), machine_busy_seconds()
         start = time.perf_counter()
         done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
         seconds = time.perf_counter() - start
-        cpu = child_cpu_seconds() - cpu
+        cpu, busy = child_cpu_seconds() - cpu, machine_busy_seconds() - busy
     if done.returncode != 0:
         raise RuntimeError(f"{Path(command[0]).name} exited with {done.returncode}; see {log}")
-    return seconds, cpu, load
+    return seconds, cpu, max(0.0, busy - cpu)
 
 
 def outputs(folder: Path, pattern: str) -> list[Path]:
@@ -103,7 +113,7 @@ def run_batch(photos: list[Annotated], runs: int = 2, keep: bool = False) -> dic
             written = len(outputs(out, "*"))
             if written != len(photos):
                 raise RuntimeError(f"bioveil run {run} wrote {written} files for {len(photos)} photos")
-            print("  bioveil run {}: {:7.1f} s, {:7.1f} CPU s, load before {:.2f}".format(run, *seconds["bioveil"][-1]),
+            print("  bioveil run {}: {:7.1f} s, {:7.1f} CPU s, others {:5.1f} CPU s".format(run, *seconds["bioveil"][-1]),
                   flush=True)
             if not keep:
                 shutil.rmtree(out)
@@ -115,7 +125,7 @@ def run_batch(photos: list[Annotated], runs: int = 2, keep: bool = False) -> dic
             written = len(outputs(root / "deface_in", "*_anonymized*"))
             if written != len(photos):
                 raise RuntimeError(f"deface run {run} wrote {written} files for {len(photos)} photos")
-            print("  deface  run {}: {:7.1f} s, {:7.1f} CPU s, load before {:.2f}".format(run, *seconds["deface"][-1]),
+            print("  deface  run {}: {:7.1f} s, {:7.1f} CPU s, others {:5.1f} CPU s".format(run, *seconds["deface"][-1]),
                   flush=True)
     finally:
         if keep:
@@ -133,7 +143,7 @@ def summarize_batch(seconds: dict[str, list[tuple[float, float, float]]], photos
         tools[tool] = {
             "runs_seconds": [round(s, 2) for s in wall],
             "runs_cpu_seconds": [round(s, 2) for s in cpu],
-            "runs_load_before": [round(run[2], 2) for run in runs],
+            "runs_others_cpu_seconds": [round(run[2], 2) for run in runs],
             "best_seconds_per_photo": min(wall) / photos,
             "mean_seconds_per_photo": sum(wall) / len(wall) / photos,
             "mean_cpu_seconds_per_photo": sum(cpu) / len(cpu) / photos,
@@ -154,8 +164,9 @@ def print_batch(batch: dict[str, Any]) -> None:
                        ("mean_seconds_per_photo", "seconds per photo (mean)"),
                        ("mean_cpu_seconds_per_photo", "CPU seconds per photo (mean)")):
         print(f"| {label:<28} | {bio[key]:>10.3f} | {dfc[key]:>10.3f} | {ratios[key]:>13.2f}x |")
-    loads = {tool: ", ".join(f"{v:.2f}" for v in batch["tools"][tool]["runs_load_before"]) for tool in TOOLS}
-    print(f"\n1-minute load average before each run: bioveil {loads['bioveil']}; deface {loads['deface']}")
+    others = {tool: ", ".join(f"{v:.1f}" for v in batch["tools"][tool]["runs_others_cpu_seconds"]) for tool in TOOLS}
+    print(f"\nCPU seconds used by other processes during each run (0 on a quiet machine): "
+          f"bioveil {others['bioveil']}; deface {others['deface']}")
 
 
 def main(argv: list[str] | None = None) -> int:

