@@ -23,6 +23,18 @@ class Detector(Protocol):
         ...
 
 
+def detect_at_scale(detector: Detector, image: np.ndarray, scale: float, threshold: float | None = None) -> Faces:
+    """``detector`` run on ``image`` resized by ``scale``, faces mapped back to ``image``'s pixels."""
+    if scale == 1.0:
+        return detector.detect(image, threshold)
+    import cv2
+
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return detector.detect(resized, threshold).scaled(width / size[0], height / size[1])
+
+
 _FACTORIES: dict[str, Callable[[], Detector]] = {}
 _INSTANCES: dict[str, Detector] = {}
 _LOCK = threading.Lock()

@@ -14,10 +14,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 
-from bioveil.detection.base import Detector, get_detector, register_detector
+from bioveil.detection.base import detect_at_scale, get_detector, register_detector
 from bioveil.detection.boxes import merge_overlapping
 from bioveil.types import Faces
 
@@ -40,15 +39,6 @@ def mirror_faces(faces: Faces, width: int) -> Faces:
     landmarks[:, :, 0] = width - faces.landmarks[:, :, 0]
     landmarks = landmarks[:, [1, 0, 2, 4, 3]]  # a mirrored right eye is the left eye
     return Faces(xyxy, faces.score, landmarks)
-
-
-def _detect_scaled(detector: Detector, image: np.ndarray, scale: float, threshold: float) -> Faces:
-    if scale == 1.0:
-        return detector.detect(image, threshold)
-    height, width = image.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return detector.detect(small, threshold).scaled(width / size[0], height / size[1])
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -84,7 +74,7 @@ class Ensemble:
             else:
                 if member.mirror_threshold is not None and threshold is None:
                     cut = member.mirror_threshold
-                faces = mirror_faces(_detect_scaled(detector, mirrored, member.mirror_scale, cut), width)
+                faces = mirror_faces(detect_at_scale(detector, mirrored, member.mirror_scale, cut), width)
             tall = faces.size_wh[:, 1] > large
             return faces[~tall | (faces.score >= max(cut, member.confident))]
 

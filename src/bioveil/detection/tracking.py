@@ -101,6 +101,11 @@ class Tracker:
             track.add(frame, faces.xyxy[col].copy(), float(faces.score[col]))
             self.tracks.append(track)
 
+    @property
+    def track_count(self) -> int:
+        """Tracks started so far (forgotten ones included)."""
+        return self._next_id
+
     @staticmethod
     def _predict(track: Track, frame: int) -> np.ndarray:
         if len(track.frames) < 2:

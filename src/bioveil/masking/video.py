@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from bioveil.detection.base import Detector
+from bioveil.detection.base import Detector, detect_at_scale
 from bioveil.detection.tracking import Tracker
 from bioveil.errors import BioveilError, OutputError
 from bioveil.masking.maskers import Masker
@@ -90,12 +89,8 @@ def _consume(writer: VideoWriter, inbox: queue.Queue, errors: list[BaseException
 
 
 def detect_keyframe(detector: Detector, pixels: np.ndarray, max_height: int, threshold: float | None) -> Faces:
-    height, width = pixels.shape[:2]
-    if height <= max_height:
-        return detector.detect(pixels, threshold)
-    factor = max_height / height
-    small = cv2.resize(pixels, (round(width * factor), max_height), interpolation=cv2.INTER_AREA)
-    return detector.detect(small, threshold).scaled(1 / factor)
+    """Faces in a keyframe, searched at ``max_height`` pixels high at most."""
+    return detect_at_scale(detector, pixels, min(1.0, max_height / pixels.shape[0]), threshold)
 
 
 def mask_frames(items: Iterator[Frame | AudioPacket], detector: Detector, masker: Masker, settings: VideoSettings,
@@ -133,7 +128,7 @@ def mask_frames(items: Iterator[Frame | AudioPacket], detector: Detector, masker
         stats.keyframes += 1
     flush(final=True)
     stats.frames = last + 1
-    stats.tracks = tracker._next_id
+    stats.tracks = tracker.track_count
 
 
 def mask_video_file(source: Path, target: Path, detector: Detector, masker: Masker, *,
