@@ -67,3 +67,7 @@ class OutputError(MediaError):
 
 class UnexpectedError(MediaError):
     """Processing one file failed in a way bioveil does not foresee: a bug to report. The batch goes on."""
+
+
+class ModelFileError(BioveilError, ValueError):
+    """A model file that is damaged or not the version bioveil reads; reinstall the package that ships it."""
