@@ -11,6 +11,7 @@ import logging
 import sys
 
 from bioveil import __version__
+from bioveil.cli import evaluate as evaluate_command
 from bioveil.cli import mask as mask_command
 from bioveil.errors import BioveilError
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mask_command.add_parser(commands)
+    evaluate_command.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,68 @@
+"""What a scraper's upload pipeline does to a photo, as named transforms.
+
+Each takes an RGB uint8 image and returns the transformed image and the scale applied to its
+geometry (so known face positions can follow a resize).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+
+from bioveil.errors import UnknownNameError
+
+Transform = Callable[[np.ndarray], tuple[np.ndarray, float]]
+
+
+def _jpeg(quality: int) -> Transform:
+    def transform(image: np.ndarray) -> tuple[np.ndarray, float]:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        return np.asarray(Image.open(buffer).convert("RGB")), 1.0
+
+    return transform
+
+
+def _downscale(factor: int) -> Transform:
+    def transform(image: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        height, width = image.shape[:2]
+        size = (max(1, round(width / factor)), max(1, round(height / factor)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA), size[0] / width
+
+    return transform
+
+
+def _blur(sigma: float) -> Transform:
+    def transform(image: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        return cv2.GaussianBlur(image, (0, 0), sigma), 1.0
+
+    return transform
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "none": lambda image: (image, 1.0),
+    "jpeg95": _jpeg(95),
+    "jpeg85": _jpeg(85),
+    "jpeg75": _jpeg(75),
+    "down2": _downscale(2),
+    "blur": _blur(1.0),
+}
+DEFAULT_TRANSFORMS = ("none", "jpeg95", "jpeg85", "jpeg75", "down2", "blur")
+
+
+def parse_transforms(names: str | list[str]) -> list[str]:
+    """``"none,jpeg85"`` -> checked names, in order."""
+    items = [name.strip() for name in (names.split(",") if isinstance(names, str) else names)]
+    for item in items:
+        if item not in TRANSFORMS:
+            raise UnknownNameError("transform", item, list(TRANSFORMS))
+    return list(dict.fromkeys(items))
