@@ -6,6 +6,8 @@ computed twice::
     import bioveil
     faces = bioveil.detect("photo.jpg")          # or an RGB uint8 array
     masked = bioveil.mask("photo.jpg", faces)     # an RGB uint8 array
+    vectors = bioveil.embed("photo.jpg", faces, recognizer="sface")   # (n, 128) embeddings
+    report = bioveil.evaluate_pairs("lfw/pairs.txt", "lfw/identities")
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bioveil.errors import BioveilError
 from bioveil.types import Faces
 
 __version__ = "0.1.0"
-__all__ = ["BioveilError", "Faces", "__version__", "detect", "mask"]
+__all__ = ["BioveilError", "Faces", "__version__", "detect", "embed", "evaluate_pairs", "evaluate_protection", "mask"]
 
 
 def _pixels(image: np.ndarray | str | Path) -> np.ndarray:
@@ -52,3 +54,29 @@ def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str
     pixels = _pixels(image)
     masker = get_masker(method, **options)
     return masker.apply(pixels, detect(pixels) if faces is None else faces)
+
+
+def embed(image: np.ndarray | str | Path, faces: Faces | None = None, recognizer: str = "dlib") -> np.ndarray:
+    """Embeddings (n, d) of ``faces`` in ``image`` by ``recognizer`` ("dlib", "facenet" or "sface").
+
+    Compare them with ``bioveil.recognition.base.get_recognizer(name).similarity(a, b)``: higher is
+    more alike, and the recognizer's ``threshold`` separates same from different people.
+    """
+    from bioveil.recognition.base import get_recognizer
+
+    pixels = _pixels(image)
+    return get_recognizer(recognizer).embed(pixels, detect(pixels) if faces is None else faces)
+
+
+def evaluate_pairs(pairs_file: str | Path, images: str | Path, recognizers: str = "dlib,facenet,sface") -> Any:
+    """LFW-protocol verification of each recognizer (see :mod:`bioveil.evaluation.pairs`)."""
+    from bioveil.evaluation.pairs import evaluate_pairs as run
+
+    return run(Path(pairs_file), Path(images), recognizers)
+
+
+def evaluate_protection(gallery: str | Path, probes: str | Path, protected: str | Path, **options: Any) -> Any:
+    """Identification before and after protection (see :mod:`bioveil.evaluation.protection`)."""
+    from bioveil.evaluation.protection import evaluate_protection as run
+
+    return run(Path(gallery), Path(probes), Path(protected), **options)
