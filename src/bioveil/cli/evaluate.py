@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,18 @@ def _beside(json_path: Path | None, explicit: Path | None, suffix: str) -> Path 
     return json_path.with_name(json_path.stem + suffix) if json_path is not None else None
 
 
+def _finish(lines: list[str], json_path: Path | None, payload: dict[str, object],
+            plot: Callable[[Path], None], plot_path: Path | None) -> int:
+    """Print the table, write the JSON and the plot where asked."""
+    print("\n".join(lines))
+    if json_path is not None:
+        _write_json(json_path, payload)
+    if plot_path is not None:
+        plot(plot_path)
+        print(f"plot: {plot_path}", file=sys.stderr)
+    return 0
+
+
 def run_pairs(args: argparse.Namespace) -> int:
     from bioveil.evaluation.pairs import evaluate_pairs
     from bioveil.evaluation.plots import roc_plot
@@ -72,14 +85,8 @@ def run_pairs(args: argparse.Namespace) -> int:
         lines.append(f"{name:<10} {100 * result.accuracy:>8.2f}% {100 * result.std:>6.2f}% {tars}")
     lines.append(f"{report.pairs} pairs, {'LFW folds' if report.official_folds else 'random folds'}; "
                  f"faces not found by the detector: {report.faces_not_found} (a central box stood in)")
-    print("\n".join(lines))
-    if args.json:
-        _write_json(args.json, report.to_dict())
-    roc = _beside(args.json, args.roc, "_roc.png")
-    if roc is not None:
-        roc_plot(report, roc)
-        print(f"ROC curves: {roc}", file=sys.stderr)
-    return 0
+    return _finish(lines, args.json, report.to_dict(), lambda path: roc_plot(report, path),
+                   _beside(args.json, args.roc, "_roc.png"))
 
 
 def run_protection(args: argparse.Namespace) -> int:
@@ -97,11 +104,5 @@ def run_protection(args: argparse.Namespace) -> int:
         lines.append(f"{'detected ' + name:<22}" + "".join(f"{100 * rates[key]:>8.1f}%" for key in keys))
     lines.append(f"gallery {report.gallery_photos} photos of {report.gallery_identities} people; {report.probes} probes; "
                  "'clean' = before protection; faces aligned where the clean original's face is")
-    print("\n".join(lines))
-    if args.json:
-        _write_json(args.json, report.to_dict())
-    plot = _beside(args.json, args.plot, "_bars.png")
-    if plot is not None:
-        protection_bars(report, plot)
-        print(f"bar charts: {plot}", file=sys.stderr)
-    return 0
+    return _finish(lines, args.json, report.to_dict(), lambda path: protection_bars(report, path),
+                   _beside(args.json, args.plot, "_bars.png"))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from bioveil.errors import UnknownNameError
+from bioveil.registry import Registry
 from bioveil.types import Faces
 
 
@@ -35,38 +33,13 @@ def detect_at_scale(detector: Detector, image: np.ndarray, scale: float, thresho
     return detector.detect(resized, threshold).scaled(width / size[0], height / size[1])
 
 
-_FACTORIES: dict[str, Callable[[], Detector]] = {}
-_INSTANCES: dict[str, Detector] = {}
-_LOCK = threading.Lock()
-
-
-def register_detector(name: str) -> Callable[[Callable[[], Detector]], Callable[[], Detector]]:
-    """Register a zero-argument factory under ``name`` (used as a decorator)."""
-
-    def decorator(factory: Callable[[], Detector]) -> Callable[[], Detector]:
-        _FACTORIES[name] = factory
-        return factory
-
-    return decorator
-
-
-def detector_names() -> list[str]:
-    _load_builtin()
-    return sorted(_FACTORIES)
-
-
-def get_detector(name: str) -> Detector:
-    """The shared instance of detector ``name``, built on first use."""
-    _load_builtin()
-    if name not in _FACTORIES:
-        raise UnknownNameError("detector", name, list(_FACTORIES))
-    with _LOCK:
-        if name not in _INSTANCES:
-            _INSTANCES[name] = _FACTORIES[name]()
-        return _INSTANCES[name]
-
-
 def _load_builtin() -> None:
     # Importing the modules runs their @register_detector decorators; the models themselves
     # load only when a factory is called.
     from bioveil.detection import centerface, ensemble, yunet  # noqa: F401
+
+
+_REGISTRY: Registry[Detector] = Registry("detector", _load_builtin)
+register_detector = _REGISTRY.register
+detector_names = _REGISTRY.names
+get_detector = _REGISTRY.get

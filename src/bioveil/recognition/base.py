@@ -8,14 +8,14 @@ thresholds, ROC curves and rank-1 identification treat every recognizer alike.
 from __future__ import annotations
 
 import logging
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bioveil.errors import UnknownNameError
+from bioveil.registry import Registry
 from bioveil.types import Faces
 
 if TYPE_CHECKING:
@@ -97,36 +97,14 @@ class Recognizer(ABC):
         return np.zeros((0, self.input_size, self.input_size, 3), np.uint8)
 
 
-_FACTORIES: dict[str, Callable[[], Recognizer]] = {}
-_INSTANCES: dict[str, Recognizer] = {}
-_LOCK = threading.Lock()
+def _load_builtin() -> None:
+    from bioveil.recognition import zoo  # noqa: F401
 
 
-def register_recognizer(name: str) -> Callable[[Callable[[], Recognizer]], Callable[[], Recognizer]]:
-    """Register a zero-argument factory under ``name`` (used as a decorator)."""
-
-    def decorator(factory: Callable[[], Recognizer]) -> Callable[[], Recognizer]:
-        _FACTORIES[name] = factory
-        return factory
-
-    return decorator
-
-
-def recognizer_names() -> list[str]:
-    _load_builtin()
-    return sorted(_FACTORIES)
-
-
-def get_recognizer(name: str) -> Recognizer:
-    """The shared instance of recognizer ``name``, built on first use."""
-    _load_builtin()
-    if name not in _FACTORIES:
-        raise UnknownNameError("recognizer", name, list(_FACTORIES))
-    with _LOCK:
-        if name not in _INSTANCES:
-            _INSTANCES[name] = _FACTORIES[name]()
-            log.debug("loaded recognizer %s", name)
-        return _INSTANCES[name]
+_REGISTRY: Registry[Recognizer] = Registry("recognizer", _load_builtin)
+register_recognizer = _REGISTRY.register
+recognizer_names = _REGISTRY.names
+get_recognizer = _REGISTRY.get
 
 
 def parse_recognizers(names: str | Sequence[str]) -> list[str]:
@@ -142,5 +120,3 @@ def parse_recognizers(names: str | Sequence[str]) -> list[str]:
     return out
 
 
-def _load_builtin() -> None:
-    from bioveil.recognition import zoo  # noqa: F401
