@@ -1,7 +1,7 @@
 """Entry point of the ``bioveil`` command.
 
 Exit codes: 0 every input succeeded; 1 some input failed (the others were still processed);
-2 the command line was wrong; 3 no input was found to process.
+2 the command line was wrong; 3 no input was found to process; 4 ``scan --fail-on`` found a category.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import sys
 from bioveil import __version__
 from bioveil.cli import evaluate as evaluate_command
 from bioveil.cli import mask as mask_command
+from bioveil.cli import scan as scan_command
 from bioveil.errors import BioveilError
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_NOTHING, EXIT_EXPOSED = 0, 1, 2, 3, 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mask_command.add_parser(commands)
+    scan_command.add_parser(commands)
     evaluate_command.add_parser(commands)
     return parser
 
