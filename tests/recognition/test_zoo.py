@@ -39,3 +39,25 @@ def test_same_person_is_above_threshold_and_strangers_below(data: Path, name: st
     strangers = recognizer.similarity(same[0], np.concatenate(others))
     assert own.min() > recognizer.threshold, own
     assert strangers.max() < recognizer.threshold, strangers
+
+
+@pytest.mark.data
+def test_sface_with_folded_batch_norm_matches_the_port(data: Path) -> None:
+    import torch
+
+    from bioveil.recognition.sface import SFace
+
+    photos = sorted((data / "lfw" / "identities" / "Vladimir_Putin").glob("*.jpg"))[:4]
+    recognizer = get_recognizer("sface")
+    chips = np.stack([recognizer.chips(_pixels(p), bioveil.detect(p)[:1])[0]
+                      for p in photos])
+    with torch.inference_mode():
+        port = SFace.load()(torch.from_numpy(chips).permute(0, 3, 1, 2).float())
+    expected = torch.nn.functional.normalize(port, dim=1).numpy()
+    assert np.abs(recognizer.embed_chip_array(chips) - expected).max() <= 1e-4
+
+
+def _pixels(path: Path) -> np.ndarray:
+    from bioveil.media.image import read_image
+
+    return read_image(path).pixels

@@ -33,6 +33,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--fail-on", type=parse_categories, default=set(), metavar="CATEGORIES",
                         help="exit with code 4 when any of these is found, e.g. gps,faces,serial")
+    parser.add_argument("--recognizer", choices=["sface", "dlib"], default="sface",
+                        help="embeds faces to link people (default sface: far fewer wrong links than dlib, see BENCHMARKS.md)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="where face data is cached by file content, so reruns only scan new files "
                              "(default: ~/.cache/bioveil/scan, private to you)")
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from bioveil.cli.main import EXIT_EXPOSED, EXIT_FAILURES, EXIT_NOTHING, EXIT_OK
     from bioveil.scan.collection import CachedImages, ScanSettings, scan_collection
 
-    settings = ScanSettings(cache_dir=args.cache, use_cache=not args.no_cache, max_pixels=args.max_pixels)
+    settings = ScanSettings(recognizer=args.recognizer, cache_dir=args.cache, use_cache=not args.no_cache,
+                            max_pixels=args.max_pixels)
     bar = tqdm(unit="file", disable=args.no_progress or not sys.stderr.isatty(), desc="scanning")
     result = scan_collection(args.inputs, settings, progress=lambda _scan: bar.update())
     bar.close()

@@ -212,6 +212,17 @@ class ConvBNPReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.prelu(self.bn(self.conv(x)))
 
+    def fold(self) -> None:
+        """Fold the batch norm into the convolution (inference only: the same function, one op fewer)."""
+        if isinstance(self.bn, nn.Identity):
+            return
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        conv = nn.Conv2d(self.conv.in_channels, self.conv.out_channels, self.conv.kernel_size, self.conv.stride,
+                         self.conv.padding, groups=self.conv.groups, bias=True)
+        conv.weight = nn.Parameter(self.conv.weight * scale[:, None, None, None], requires_grad=False)
+        conv.bias = nn.Parameter(self.bn.bias - self.bn.running_mean * scale, requires_grad=False)
+        self.conv, self.bn = conv, nn.Identity()
+
 
 class DepthwiseSeparable(nn.Module):
     """3x3 depthwise ``<name>_dw`` (carrying the stride), then 1x1 pointwise ``<name>``."""

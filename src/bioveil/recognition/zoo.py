@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from bioveil.recognition import align
 from bioveil.recognition.base import Recognizer, register_recognizer
 from bioveil.recognition.files import packaged_file
 from bioveil.types import Faces
+
+if TYPE_CHECKING:
+    import torch
 
 MTCNN_MATCH_IOU = 0.3  # an MTCNN box this close to bioveil's box is the same face
 MTCNN_WHOLE_PHOTO = 800  # px: photos up to this size get MTCNN on the whole photo
@@ -138,9 +141,22 @@ class SFaceRecognizer(Recognizer):
     threshold = 0.363
 
     def __init__(self) -> None:
-        from bioveil.recognition.sface import SFace
+        import torch
 
-        super().__init__(SFace.load())
+        from bioveil.recognition.sface import ConvBNPReLU, SFace
+
+        model = SFace.load()
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, ConvBNPReLU):
+                    module.fold()
+        # Channels-last memory suits its depthwise convolutions on the CPU: 14 instead of 23 ms a face.
+        super().__init__(model.to(memory_format=torch.channels_last))
+
+    def embed_chips(self, chips: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return super().embed_chips(chips.contiguous(memory_format=torch.channels_last))
 
     def chip_maps(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         landmarks = landmarks_or_estimate(faces)

@@ -20,7 +20,7 @@ import numpy as np
 
 from bioveil import __version__
 from bioveil.detection.base import get_detector
-from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
+from bioveil.detection.ensemble import DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import BioveilError, UnexpectedError, UnreadableInputError
 from bioveil.media.discover import find_inputs
 from bioveil.media.image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
@@ -37,17 +37,20 @@ log = logging.getLogger(__name__)
 SCHEMA = "bioveil.scan/1"
 CATEGORIES = ("gps", "time", "device", "serial", "owner", "software", "history", "thumbnail", "thumbnail_differs",
               "face_regions", "people_tags", "keywords", "faces", "text")
-# dlib's ResNet: faces closer than this are one person (dlib's own same-person cut is 0.6; the
-# stricter cut trades a little recall for precision, measured in bench/scan.py on all of LFW).
-CLUSTER_THRESHOLD = 0.5
+# Faces closer than this (Euclidean distance between embeddings) are joined in the graph that is
+# clustered. Measured on all of LFW (bench/scan.py, BENCHMARKS.md): SFace's unit vectors at 1.0 (cosine
+# similarity 0.5, stricter than its 0.363 same-person cut) give BCubed precision 0.996 and recall 0.979;
+# dlib's best trade-off, 0.45, gives only 0.974 and 0.833, so SFace is the default.
+CLUSTER_THRESHOLDS = {"sface": 1.0, "dlib": 0.45}
+SCAN_DETECTOR = "ensemble-fast"
 
 
 @dataclass
 class ScanSettings:
-    detector: str = DEFAULT_DETECTOR
+    detector: str = SCAN_DETECTOR  # faces scored 0.5 or more are kept: the mirrored passes add little there
     video_detector: str = DEFAULT_VIDEO_DETECTOR
-    recognizer: str = "dlib"
-    cluster_threshold: float = CLUSTER_THRESHOLD
+    recognizer: str = "sface"
+    cluster_threshold: float | None = None  # None: the recognizer's own, CLUSTER_THRESHOLDS
     cache_dir: Path | None = None  # None: the user's cache folder; see use_cache
     use_cache: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -173,7 +176,8 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
                     owners.append((index, face_index))
 
     embeddings = np.array(vectors, np.float32).reshape(-1, models.recognizer.embedding_size)
-    labels = cluster_faces(embeddings, settings.cluster_threshold)
+    threshold = settings.cluster_threshold or CLUSTER_THRESHOLDS[settings.recognizer]
+    labels = cluster_faces(embeddings, threshold)
     for (file_index, face_index), label in zip(owners, labels.tolist(), strict=True):
         if label >= 0:
             records[file_index]["faces"][face_index]["person"] = f"P{label + 1}"
@@ -183,7 +187,7 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
         "bioveil_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {"detector": settings.detector, "video_detector": settings.video_detector,
-                     "recognizer": settings.recognizer, "cluster_threshold": settings.cluster_threshold},
+                     "recognizer": settings.recognizer, "cluster_threshold": threshold},
         "summary": _summary(records, persons),
         "files": records,
         "persons": persons,
