@@ -458,7 +458,7 @@ def _persons(out: _Out, index: _Index, images: ImageSource) -> None:
         photos = len({file_index for file_index, _ in faces}) or len(_list(person.get("files")))
         count = _int(person.get("faces"), len(faces))
         out(f'<div class="card person" id="{index.anchors[pid]}">\n<h3>{_swatch(colour)}Person {_e(pid)}'
-            f' <small class="more">- {_plural(count, "face")} in {_plural(photos, "photo")}</small></h3>\n')
+            f' <small class="more">- {_plural(count, "face")} in {_plural(photos, "file")}</small></h3>\n')
         risks = _strings(person.get("risks"))
         if risks:
             out('<ul class="risks">' + "".join(f"<li>{_e(_clip(risk))}</li>" for risk in risks) + "</ul>\n")
