@@ -6,6 +6,7 @@ computed twice::
     import bioveil
     faces = bioveil.detect("photo.jpg")          # or an RGB uint8 array
     masked = bioveil.mask("photo.jpg", faces)     # an RGB uint8 array
+    cloaked, result = bioveil.cloak("photo.jpg", faces)   # pixels, and a CloakResult (per-face figures)
     vectors = bioveil.embed("photo.jpg", faces, recognizer="sface")   # (n, 128) embeddings
     report = bioveil.evaluate_pairs("lfw/pairs.txt", "lfw/identities")
 """
@@ -21,7 +22,7 @@ from bioveil.errors import BioveilError
 from bioveil.types import Faces
 
 __version__ = "0.1.0"
-__all__ = ["BioveilError", "Faces", "__version__", "detect", "embed", "evaluate_pairs", "evaluate_protection", "mask"]
+__all__ = ["BioveilError", "Faces", "__version__", "cloak", "detect", "embed", "evaluate_pairs", "evaluate_protection", "mask"]
 
 
 def _pixels(image: np.ndarray | str | Path) -> np.ndarray:
@@ -54,6 +55,22 @@ def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str
     pixels = _pixels(image)
     masker = get_masker(method, **options)
     return masker.apply(pixels, detect(pixels) if faces is None else faces)
+
+
+def cloak(image: np.ndarray | str | Path, faces: Faces | None = None, mode: str = "balanced",
+          recognizers: str | list[str] | None = None, seed: int = 0, generator: Any = None,
+          decoys: str = "consistent") -> tuple[np.ndarray, Any]:
+    """A cloaked copy of ``image`` and a :class:`bioveil.cloaking.CloakResult`; ``faces`` defaults to :func:`detect`'s.
+
+    ``mode``: "fast", "balanced" or "strong"; ``recognizers``: the ensemble (default: all of them);
+    ``seed`` or a ``torch.Generator`` fix the randomness; ``decoys``: "consistent" or "random"
+    (see :mod:`bioveil.cloaking.decoys`). Needs ``pip install bioveil[recognition]``.
+    """
+    from bioveil.cloaking import cloak_pixels, load_recognizers
+
+    pixels = _pixels(image)
+    return cloak_pixels(pixels, detect(pixels) if faces is None else faces, load_recognizers(recognizers), mode,
+                        seed=seed, generator=generator, decoys=decoys)
 
 
 def embed(image: np.ndarray | str | Path, faces: Faces | None = None, recognizer: str = "dlib") -> np.ndarray:

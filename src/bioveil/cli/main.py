@@ -11,6 +11,7 @@ import logging
 import sys
 
 from bioveil import __version__
+from bioveil.cli import cloak as cloak_command
 from bioveil.cli import evaluate as evaluate_command
 from bioveil.cli import mask as mask_command
 from bioveil.cli import scan as scan_command
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     mask_command.add_parser(commands)
     scan_command.add_parser(commands)
     evaluate_command.add_parser(commands)
+    cloak_command.add_parser(commands)
     return parser
 
 

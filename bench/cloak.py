@@ -1,0 +1,218 @@
+"""How well ``bioveil cloak`` protects: rank-1 protection success rate (PSR) on LFW, per recognizer.
+
+N people with at least 6 LFW photos (spread evenly over the sorted names): photo _0001 of each is
+cloaked; the gallery holds the person's 5 other clean photos plus one photo each of 300 other people
+(``lfw/distractors``). ``bioveil.evaluation.protection.evaluate_protection`` re-detects every face,
+aligns each protected face where the clean one is, and identifies it, with no transformation, after
+JPEG q85 and after downscaling by 2. PSR = 1 - rank-1 identification rate of the cloaked photos
+(evasion); the poisoning PSR (cloaked photos enrolled, clean ones as queries) is printed too. Also:
+whole-image SSIM and PSNR of the written files, seconds per face. ``--loo``: leave-one-out
+transfer, cloaking with two recognizers and measuring the third, for each choice of the third.
+
+Recognizers are bioveil's PyTorch ports (dlib's ResNet, FaceNet, SFace), faces aligned where the
+clean face is (oracle); transform names are those of :mod:`bioveil.evaluation.transforms`.
+``--reference`` adds the deployed systems themselves on every photo, from scratch: YuNet detection on
+the (transformed) photo, then dlib C++ (its 5-point shape predictor, ``get_face_chip``,
+``face_recognition_model_v1``) and SFace through onnxruntime (OpenCV's alignment of YuNet's landmarks).
+
+    .venv/bin/python bench/cloak.py [--people 20] [--mode balanced] [--loo] [--reference] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bioveil.cloaking.batch import CloakSettings, cloak_batch
+from bioveil.cloaking.quality import psnr, ssim
+from bioveil.evaluation.protection import evaluate_protection
+from bioveil.media.image import read_image
+
+DATA = Path(os.environ.get("BIOVEIL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+RECOGNIZERS = ("dlib", "facenet", "sface")
+TRANSFORMS = ("none", "jpeg85", "down2")
+DISTRACTORS = 300
+GALLERY_PHOTOS = 5
+
+
+def build_folders(root: Path, people: int, validation: bool = False) -> list[str]:
+    identities = DATA / "lfw" / "identities"
+    eligible = [p for p in sorted(identities.iterdir()) if len(list(p.glob("*.jpg"))) >= GALLERY_PHOTOS + 1]
+    picks = np.linspace(0, len(eligible) - 1, min(people, len(eligible)))
+    if validation:  # the people halfway between the default picks, on which nothing was tuned
+        picks = (picks[:-1] + picks[1:]) / 2
+    chosen = [eligible[int(i)] for i in picks]
+    for person in chosen:
+        photos = sorted(person.glob("*.jpg"))
+        probe = next(p for p in photos if p.stem.endswith("_0001"))
+        others = [p for p in photos if p != probe][:GALLERY_PHOTOS]
+        (root / "probes" / person.name).mkdir(parents=True)
+        (root / "gallery" / person.name).mkdir(parents=True)
+        (root / "probes" / person.name / probe.name).symlink_to(probe)
+        for photo in others:
+            (root / "gallery" / person.name / photo.name).symlink_to(photo)
+    (root / "distractors").mkdir()
+    names = {p.name for p in chosen}
+    strangers = [p for p in sorted((DATA / "lfw" / "distractors").glob("*.jpg")) if p.stem.rsplit("_", 1)[0] not in names]
+    for photo in strangers[:DISTRACTORS]:
+        (root / "distractors" / photo.name).symlink_to(photo)
+    return [p.name for p in chosen]
+
+
+def cloak_and_measure(root: Path, out: Path, mode: str, recognizers: tuple[str, ...],
+                      measured: tuple[str, ...]) -> dict[str, Any]:
+    started = time.perf_counter()
+    batch = cloak_batch([root / "probes"], out, CloakSettings(mode=mode, recognizers=recognizers))
+    wall = time.perf_counter() - started
+    failures = [(str(r.input), r.message) for r in batch.failures]
+    ssims, psnrs, face_seconds = [], [], []
+    for result in batch.results:
+        if not result.ok:
+            continue
+        clean, cloaked = read_image(result.input).pixels, read_image(result.output).pixels
+        ssims.append(ssim(clean, cloaked))
+        psnrs.append(psnr(clean, cloaked))
+        if result.cloak is not None and len(result.cloak.faces):
+            face_seconds.append(result.seconds / len(result.cloak.faces))
+    report = evaluate_protection(root / "gallery", root / "probes", out, distractors=root / "distractors",
+                                 recognizers=measured, transforms=TRANSFORMS, detectors=())
+    psr = {name: {t: 1 - report.evasion[name][t].rank1 for t in ("clean", *TRANSFORMS)} for name in measured}
+    poison = {name: {t: 1 - report.poisoning[name][t].rank1 for t in ("clean", *TRANSFORMS)} for name in measured}
+    return {
+        "mode": mode, "cloaked_with": list(recognizers), "photos": len(batch.results), "failures": failures,
+        "ssim": {"mean": float(np.mean(ssims)), "min": float(np.min(ssims))} if ssims else None,
+        "psnr": {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))} if psnrs else None,
+        "seconds_per_face": {"mean": float(np.mean(face_seconds)), "max": float(np.max(face_seconds))} if face_seconds else None,
+        "wall_seconds": wall, "psr_evasion": psr, "psr_poisoning": poison,
+        "faces_fooling_all_at_cloak_time": sum(1 for r in batch.results if r.cloak is not None and r.cloak.success),
+    }
+
+
+class ReferenceEmbedder:
+    """dlib C++ and SFace through onnxruntime, each photo re-detected by YuNet: what a tracker would deploy."""
+
+    def __init__(self) -> None:
+        import dlib
+
+        from bioveil.detection.base import get_detector
+        from bioveil.recognition.base import get_recognizer
+        from bioveil.recognition.dlib_resnet import model_path
+        from bioveil.recognition.sface import onnx_reference_session
+
+        self.dlib = dlib
+        self.detector = get_detector("yunet")
+        self.dlib_recognizer = get_recognizer("dlib")
+        self.sface_recognizer = get_recognizer("sface")
+        self.dlib_net = dlib.face_recognition_model_v1(str(model_path()))
+        self.session = onnx_reference_session()
+
+    def embed(self, image: np.ndarray) -> dict[str, np.ndarray] | None:
+        from bioveil.evaluation.photos import subject_face
+        from bioveil.recognition.align import warp_reference
+
+        faces = self.detector.detect(image)
+        if not len(faces):
+            return None
+        face = subject_face(faces, image.shape[1], image.shape[0]).faces
+        x1, y1, x2, y2 = (round(float(v)) for v in face.xyxy[0])
+        shape = self.dlib_recognizer._predictor(np.ascontiguousarray(image), self.dlib.rectangle(x1, y1, x2, y2))
+        chip = self.dlib.get_face_chip(np.ascontiguousarray(image), shape, size=150, padding=0.25)
+        dlib_vector = np.array(self.dlib_net.compute_face_descriptor(chip))
+        sface_chip = warp_reference(image, self.sface_recognizer.chip_maps(image, face)[0], 112)
+        blob = np.ascontiguousarray(sface_chip.transpose(2, 0, 1)[None].astype(np.float32))
+        sface_vector = self.session.run(None, {"data": blob})[0][0]
+        return {"dlib": dlib_vector, "sface": sface_vector / np.linalg.norm(sface_vector)}
+
+
+def reference_psr(root: Path, out: Path) -> dict[str, dict[str, float]]:
+    """Rank-1 PSR of the cloaked photos for dlib C++ and SFace (onnxruntime), every photo re-detected."""
+    from bioveil.evaluation.transforms import TRANSFORMS as APPLY
+
+    reference = ReferenceEmbedder()
+    gallery_paths = sorted((root / "gallery").rglob("*.jpg")) + sorted((root / "distractors").glob("*.jpg"))
+    gallery_ids = [p.parent.name if p.parent.parent.name == "gallery" else p.stem for p in gallery_paths]
+    gallery = [reference.embed(read_image(p).pixels) for p in gallery_paths]
+    keep = [i for i, g in enumerate(gallery) if g is not None]
+    ids = np.array([gallery_ids[i] for i in keep], dtype=object)
+    out_psr: dict[str, dict[str, float]] = {"dlib": {}, "sface": {}}
+    probes = sorted(out.rglob("*.jpg"))
+    for transform in TRANSFORMS:
+        hits = {"dlib": 0, "sface": 0}
+        for path in probes:
+            vectors = reference.embed(APPLY[transform](read_image(path).pixels)[0])
+            if vectors is None:
+                continue  # not even detected: protected
+            for name in hits:
+                matrix = np.stack([gallery[i][name] for i in keep])
+                score = -np.linalg.norm(matrix - vectors[name], axis=1) if name == "dlib" else matrix @ vectors[name]
+                hits[name] += ids[int(np.argmax(score))] == path.parent.name
+        for name in hits:
+            out_psr[name][transform] = 1 - hits[name] / max(len(probes), 1)
+    return out_psr
+
+
+def table(title: str, run: dict[str, Any]) -> str:
+    lines = [f"## {title}", "", "| recognizer | PSR uncloaked | PSR none | PSR jpeg85 | PSR down2 | poisoning PSR none |",
+             "|---|---|---|---|---|---|"]
+    for name, values in run["psr_evasion"].items():
+        lines.append(f"| {name} | {values['clean']:.2f} | {values['none']:.2f} | {values['jpeg85']:.2f} | "
+                     f"{values['down2']:.2f} | {run['psr_poisoning'][name]['none']:.2f} |")
+    if run["ssim"]:
+        lines.append("")
+        lines.append(f"SSIM mean {run['ssim']['mean']:.4f} (min {run['ssim']['min']:.4f}); "
+                     f"PSNR mean {run['psnr']['mean']:.2f} dB (min {run['psnr']['min']:.2f}); "
+                     f"s/face mean {run['seconds_per_face']['mean']:.2f} "
+                     f"(max {run['seconds_per_face']['max']:.2f}); photos {run['photos']}, failures {len(run['failures'])}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=20)
+    parser.add_argument("--mode", default="balanced", choices=("fast", "balanced", "strong"))
+    parser.add_argument("--loo", action="store_true", help="also leave-one-out transfer (cloak with two, measure the third)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also dlib C++ and SFace through onnxruntime, every photo re-detected by YuNet")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON")
+    parser.add_argument("--validation", action="store_true",
+                        help="other people than the default set (the modes' settings were tuned on the default set)")
+    parser.add_argument("--keep", type=Path, help="keep the folders here instead of a temporary folder")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="bioveil-cloak-") as temporary:
+        root = args.keep or Path(temporary)
+        root.mkdir(parents=True, exist_ok=True)
+        people = build_folders(root, args.people, args.validation)
+        print(f"{len(people)} people, mode {args.mode}, gallery: 5 clean photos each + {DISTRACTORS} distractors", flush=True)
+        runs = {"ensemble": cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS)}
+        print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
+        if args.reference:
+            runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes")
+            runs["ensemble"]["reference_psr"] = reference_psr(root, root / "cloaked")
+            print("\nreference systems (YuNet re-detection; PSR none / jpeg85 / down2; uncloaked in brackets):")
+            for name, values in runs["ensemble"]["reference_psr"].items():
+                clean = runs["ensemble"]["reference_psr_uncloaked"][name]
+                print(f"  {name} ({'dlib C++' if name == 'dlib' else 'onnxruntime'}): "
+                      + " / ".join(f"{values[t]:.2f} ({clean[t]:.2f})" for t in TRANSFORMS), flush=True)
+        if args.loo:
+            for held_out in RECOGNIZERS:
+                used = tuple(n for n in RECOGNIZERS if n != held_out)
+                run = cloak_and_measure(root, root / f"loo_{held_out}", args.mode, used, (held_out,))
+                runs[f"loo_{held_out}"] = run
+                print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {held_out}", run), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"people": people, "runs": runs}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Cloaking a batch of photo files: every input gets a result, failures never stop the others.
+
+Photos are read and their faces found and embedded first, so that faces of the same person across
+the whole batch share one decoy; then each photo is cloaked and written atomically with its
+metadata stripped (unless asked to keep it), in the input's own format.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bioveil.cloaking.attack import DEFAULT_MODE, get_mode
+from bioveil.cloaking.decoys import DecoyKind, assign_decoys, group_people
+from bioveil.cloaking.photo import CloakResult, clean_embeddings, cloak_pixels, load_recognizers
+from bioveil.detection.base import get_detector
+from bioveil.detection.ensemble import DEFAULT_DETECTOR
+from bioveil.errors import BioveilError, UnexpectedError
+from bioveil.media.atomic import Claims, ensure_not_input
+from bioveil.media.discover import plan_outputs
+from bioveil.media.image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Picture, read_image, write_image
+from bioveil.types import Faces
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CloakSettings:
+    """Everything ``bioveil cloak`` can be told."""
+
+    mode: str = DEFAULT_MODE
+    recognizers: tuple[str, ...] = ("dlib", "facenet", "sface")
+    decoys: str = DecoyKind.CONSISTENT.value
+    seed: int = 0
+    detector: str | None = None
+    threshold: float | None = None
+    keep_metadata: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass
+class CloakFileResult:
+    """What happened to one input file (the rows of ``--json``)."""
+
+    input: Path
+    output: Path | None
+    status: str  # "ok" or "failed"
+    cloak: CloakResult | None = None
+    error: str | None = None
+    message: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def face_count(self) -> int:
+        return 0 if self.cloak is None else len(self.cloak.faces)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input),
+            "status": self.status,
+            "output": None if self.output is None else str(self.output),
+            "error": self.error,
+            "message": self.message,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+            **(self.cloak.to_dict() if self.cloak is not None else {}),
+        }
+
+
+@dataclass
+class CloakBatchResult:
+    results: list[CloakFileResult] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[CloakFileResult]:
+        return [result for result in self.results if not result.ok]
+
+    @property
+    def face_count(self) -> int:
+        return sum(result.face_count for result in self.results)
+
+
+@dataclass
+class _Prepared:
+    source: Path
+    target: Path
+    picture: Picture
+    faces: Faces
+    maps: dict[str, np.ndarray]
+    embeddings: dict[str, np.ndarray]
+    notes: list[str]
+    seconds: float
+
+
+def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
+                on_result: Callable[[CloakFileResult], None] | None = None,
+                on_plan: Callable[[int], None] | None = None) -> CloakBatchResult:
+    """Cloak every photo found in ``inputs`` into ``outdir``; never raises for a bad file."""
+    mode = get_mode(settings.mode)
+    recognizers = load_recognizers(settings.recognizers)
+    detector = get_detector(settings.detector or DEFAULT_DETECTOR)
+    plan = plan_outputs(inputs, outdir, IMAGE_SUFFIXES)
+    batch = CloakBatchResult(skipped=plan.skipped)
+    if on_plan:
+        on_plan(len(plan.jobs) + len(plan.errors))
+    claims = Claims([target for _, target in plan.jobs])
+
+    def record(result: CloakFileResult) -> None:
+        batch.results.append(result)
+        if on_result:
+            on_result(result)
+
+    for source, exc in plan.errors:
+        record(CloakFileResult(source, None, "failed", error=type(exc).__name__, message=str(exc)))
+
+    prepared: list[_Prepared] = []
+    for source, target in plan.jobs:
+        started = time.perf_counter()
+        try:
+            picture = read_image(source, max_pixels=settings.max_pixels)
+            notes = []
+            suffix = picture.suffix_for(source)
+            if suffix != target.suffix:
+                notes.append(f"content is {picture.format}, not what the name {source.name!r} says: written as {suffix}")
+                target = target.with_suffix(suffix)
+                claims.claim(target, source)
+            ensure_not_input(target, plan.protected)
+            faces = detector.detect(picture.pixels, settings.threshold)
+            if not len(faces):
+                notes.append("no face found: written unchanged (metadata stripped)")
+            maps, embeddings = clean_embeddings(picture.pixels, faces, recognizers)
+            prepared.append(_Prepared(source, target, picture, faces, maps, embeddings, notes, time.perf_counter() - started))
+        except BioveilError as exc:
+            log.info("%s: %s", type(exc).__name__, exc)
+            record(_failed(source, exc, started))
+        except Exception as exc:  # a bug or an unforeseen library error: recorded, then the batch goes on
+            record(_unexpected(source, exc, started))
+
+    # One decoy per person across the batch.
+    counts = [len(p.faces) for p in prepared]
+    all_embeddings = {r.name: np.concatenate([p.embeddings[r.name] for p in prepared]) if prepared else
+                      np.zeros((0, r.embedding_size), np.float32) for r in recognizers}
+    groups = group_people(all_embeddings, {r.name: r.threshold for r in recognizers}, {r.name: r.similarity for r in recognizers})
+    targets = assign_decoys(all_embeddings, groups, settings.seed, settings.decoys,
+                            rng=np.random.default_rng(settings.seed))
+    bounds = np.cumsum([0, *counts])
+
+    for k, item in enumerate(prepared):
+        started = time.perf_counter()
+        part = slice(bounds[k], bounds[k + 1])
+        try:
+            cloaked, result = cloak_pixels(
+                item.picture.pixels, item.faces, recognizers, mode, seed=settings.seed + k,
+                decoys=settings.decoys, targets={n: v[part] for n, v in targets.items()},
+                prepared=(item.maps, item.embeddings), groups=groups[part])
+            write_image(item.picture, cloaked, item.target, keep_metadata=settings.keep_metadata)
+        except BioveilError as exc:
+            log.info("%s: %s", type(exc).__name__, exc)
+            record(_failed(item.source, exc, started - item.seconds))
+            continue
+        except Exception as exc:
+            record(_unexpected(item.source, exc, started - item.seconds))
+            continue
+        record(CloakFileResult(item.source, item.target, "ok", cloak=result, notes=item.notes,
+                               seconds=item.seconds + time.perf_counter() - started))
+    return batch
+
+
+def _failed(source: Path, exc: BioveilError, started: float) -> CloakFileResult:
+    return CloakFileResult(source, None, "failed", error=type(exc).__name__, message=str(exc),
+                           seconds=time.perf_counter() - started)
+
+
+def _unexpected(source: Path, exc: Exception, started: float) -> CloakFileResult:
+    log.exception("unexpected failure on %s", source)
+    error = UnexpectedError(source, f"failed unexpectedly ({type(exc).__name__}: {exc}); please report it")
+    return _failed(source, error, started)
