@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bioveil.errors import OutputError
+from bioveil.cli.progress import FileProgress, finish
 from bioveil.media.atomic import atomic_path
 from bioveil.media.image import DEFAULT_MAX_PIXELS
 
@@ -40,40 +39,18 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
-    from bioveil.cli.main import EXIT_FAILURES, EXIT_NOTHING, EXIT_OK
-    from bioveil.cloaking.batch import CloakFileResult, CloakSettings, cloak_batch
+    from bioveil.cloaking.batch import CloakSettings, cloak_batch
     from bioveil.recognition.base import parse_recognizers
 
     settings = CloakSettings(mode=args.mode, recognizers=tuple(parse_recognizers(args.recognizers)), decoys=args.decoys,
                              seed=args.seed, detector=args.detector, threshold=args.threshold,
                              keep_metadata=args.keep_metadata, max_pixels=args.max_pixels)
-    bar = tqdm(total=0, unit="file", disable=True if args.no_progress else None, file=sys.stderr)
-
-    def on_plan(total: int) -> None:
-        bar.total = total
-        bar.refresh()
-
-    def on_result(result: CloakFileResult) -> None:
-        bar.update(1)
-        if not result.ok:
-            tqdm.write(f"FAILED {result.input}: {result.error}: {result.message}", file=sys.stderr)
-        for note in result.notes:
-            tqdm.write(f"note {result.input}: {note}", file=sys.stderr)
-
-    batch = cloak_batch(args.inputs, args.output, settings, on_result=on_result, on_plan=on_plan)
-    bar.close()
+    progress = FileProgress(args.no_progress)
+    batch = cloak_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan)
+    progress.close()
     print(summary(batch, args.output))
-    if args.json:
-        try:
-            write_report(args.json, batch, settings)
-        except (OutputError, OSError) as exc:
-            print(f"bioveil: the report was not written: {exc}", file=sys.stderr)
-            return EXIT_FAILURES
-    if not batch.results:
-        return EXIT_NOTHING
-    return EXIT_FAILURES if batch.failures else EXIT_OK
+    return finish(batch, args.json, lambda path: write_report(path, batch, settings))
 
 
 def summary(batch: Any, outdir: Path) -> str:

@@ -9,12 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bioveil.cli.progress import FileProgress, finish
 from bioveil.detection.base import detector_names
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
-from bioveil.errors import OutputError
 from bioveil.masking.batch import BatchResult, MaskSettings, mask_batch
 from bioveil.masking.maskers import MASKERS
-from bioveil.masking.photo import FileResult
 from bioveil.masking.region import Shape
 from bioveil.media.atomic import atomic_path
 from bioveil.media.image import DEFAULT_MAX_PIXELS
@@ -57,41 +56,19 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bioveil.cli.main import EXIT_FAILURES, EXIT_NOTHING, EXIT_OK
-
     if args.color is not None and args.method != "solid":
         print("bioveil: note: --color applies only to --method solid", file=sys.stderr)
     settings = MaskSettings(method=args.method, scale=args.mask_scale, shape=args.shape,
                             color=args.color if args.method == "solid" else None, detector=args.detector,
                             threshold=args.threshold, keep_metadata=args.keep_metadata, max_pixels=args.max_pixels)
-    bar = tqdm(total=0, unit="file", disable=True if args.no_progress else None, file=sys.stderr)
-
-    def on_plan(total: int) -> None:
-        bar.total = total
-        bar.refresh()
-
-    def on_result(result: FileResult) -> None:
-        bar.update(1)
-        if not result.ok:
-            tqdm.write(f"FAILED {result.input}: {result.error}: {result.message}", file=sys.stderr)
-        for note in result.notes:
-            tqdm.write(f"note {result.input}: {note}", file=sys.stderr)
-
+    progress = FileProgress(args.no_progress)
     frames = tqdm(unit="frame", desc="video", disable=True if args.no_progress else None, file=sys.stderr, leave=False)
-    batch = mask_batch(args.inputs, args.output, settings, on_result=on_result, on_plan=on_plan,
+    batch = mask_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan,
                        on_frame=lambda: frames.update(1))
     frames.close()
-    bar.close()
+    progress.close()
     print(summary(batch, args.output))
-    if args.json:
-        try:
-            write_report(args.json, batch, settings)
-        except OutputError as exc:
-            print(f"bioveil: the report was not written: {exc}", file=sys.stderr)
-            return EXIT_FAILURES
-    if not batch.results:
-        return EXIT_NOTHING
-    return EXIT_FAILURES if batch.failures else EXIT_OK
+    return finish(batch, args.json, lambda path: write_report(path, batch, settings))
 
 
 def summary(batch: BatchResult, outdir: Path) -> str:
