@@ -68,6 +68,10 @@ class OutputError(MediaError):
 class UnexpectedError(MediaError):
     """Processing one file failed in a way bioveil does not foresee: a bug to report. The batch goes on."""
 
+    @classmethod
+    def wrap(cls, path: object, exc: BaseException) -> UnexpectedError:
+        return cls(path, f"failed unexpectedly ({type(exc).__name__}: {exc}); please report it")
+
 
 class ModelFileError(BioveilError, ValueError):
     """A model file that is damaged or not the version bioveil reads; reinstall the package that ships it."""

@@ -185,5 +185,4 @@ def _failed(source: Path, exc: BioveilError, started: float) -> CloakFileResult:
 
 def _unexpected(source: Path, exc: Exception, started: float) -> CloakFileResult:
     log.exception("unexpected failure on %s", source)
-    error = UnexpectedError(source, f"failed unexpectedly ({type(exc).__name__}: {exc}); please report it")
-    return _failed(source, error, started)
+    return _failed(source, UnexpectedError.wrap(source, exc), started)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bioveil.concurrency import map_in_order
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import UnexpectedError
@@ -93,7 +93,7 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
             keep_metadata=settings.keep_metadata, protected=protected, on_frame=on_frame))
 
     kinds = {job: media_kind(job[0]) for job in plan.jobs}
-    for result in _in_order(photo, [job for job in plan.jobs if kinds[job] == "image"], settings.workers):
+    for result in map_in_order(photo, [job for job in plan.jobs if kinds[job] == "image"], settings.workers, "mask"):
         record(result)
     for job in [job for job in plan.jobs if kinds[job] == "video"]:
         record(video(job))
@@ -106,14 +106,5 @@ def guarded(source: Path, work: Callable[[], FileResult]) -> FileResult:
         return work()
     except Exception as exc:  # a bug or an unforeseen library error: recorded, then the batch goes on
         log.exception("unexpected failure on %s", source)
-        error = UnexpectedError(source, f"failed unexpectedly ({type(exc).__name__}: {exc}); please report it")
+        error = UnexpectedError.wrap(source, exc)
         return FileResult(source, None, "failed", error=type(error).__name__, message=str(error))
-
-
-def _in_order(function: Callable[[tuple[Path, Path]], FileResult], jobs: list[tuple[Path, Path]],
-              workers: int) -> Iterator[FileResult]:
-    if workers <= 1:
-        yield from map(function, jobs)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bioveil-mask") as pool:
-        yield from pool.map(function, jobs)

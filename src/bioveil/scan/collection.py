@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bioveil import __version__
+from bioveil.concurrency import map_in_order
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import BioveilError, UnexpectedError, UnreadableInputError
@@ -110,16 +110,7 @@ def analyse_file(path: Path, cache: ScanCache, models: Models) -> FileScan:
         return FileScan(path, "failed", error=exc)
     except Exception as exc:  # a bug or an unforeseen library error: recorded, then the scan goes on
         log.exception("unexpected failure on %s", path)
-        return FileScan(path, "failed", error=UnexpectedError(path, f"failed unexpectedly ({type(exc).__name__}: {exc}); "
-                                                                    "please report it"))
-
-
-def _in_order(function: Callable[[Path], FileScan], paths: list[Path], workers: int) -> Iterator[FileScan]:
-    if workers <= 1:
-        yield from map(function, paths)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bioveil-scan") as pool:
-        yield from pool.map(function, paths)
+        return FileScan(path, "failed", error=UnexpectedError.wrap(path, exc))
 
 
 def _file_record(scan: FileScan) -> dict[str, Any]:
@@ -163,7 +154,8 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
     for path, error in found.errors:
         records.append(_file_record(FileScan(path, "failed", error=error)))
         shas.append(None)
-    for scan in _in_order(lambda path: analyse_file(path, cache, models), [p for _, p in found.files], settings.workers):
+    for scan in map_in_order(lambda path: analyse_file(path, cache, models), [p for _, p in found.files],
+                             settings.workers, "scan"):
         if progress is not None:
             progress(scan)
         index = len(records)
