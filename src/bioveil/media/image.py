@@ -95,6 +95,12 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     except OSError as exc:
         reason = exc.strerror or exc
         raise UnreadableInputError(path, f"cannot be read ({reason}); check that it exists and its permissions") from exc
+    return decode_image(data, path, max_pixels)
+
+
+def decode_image(data: bytes, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode image ``data`` (named ``path`` in errors) by its content. Raises a :class:`MediaError` child."""
+    _register_heif()
     if not data:
         raise EmptyFileError(path, "is empty (0 bytes); it holds no image, re-copy it from the source")
     try:
