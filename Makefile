@@ -33,8 +33,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench examples
 
+# The vault service's tests run on SQLite and on a real PostgreSQL (Debian's, on loopback, started by
+# scripts/postgres.sh, which installs it when missing and prints the test database's URL).
 test: lint browser
-	$(BIN)/python -m pytest -q
+	BIOVEIL_POSTGRES_URL="$$(sh scripts/postgres.sh)" $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python bench/wider_coverage.py

@@ -15,6 +15,7 @@ from bioveil.cli import cloak as cloak_command
 from bioveil.cli import evaluate as evaluate_command
 from bioveil.cli import mask as mask_command
 from bioveil.cli import scan as scan_command
+from bioveil.cli import vault as vault_command
 from bioveil.errors import BioveilError
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_NOTHING, EXIT_EXPOSED = 0, 1, 2, 3, 4
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan_command.add_parser(commands)
     evaluate_command.add_parser(commands)
     cloak_command.add_parser(commands)
+    vault_command.add_parser(commands)
     return parser
 
 

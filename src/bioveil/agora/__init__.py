@@ -1,0 +1,1 @@
+"""The agora: where verifiers ask owners for narrow, signed, expiring grants."""

@@ -1,0 +1,1 @@
+"""The vault service: FastAPI over SQLAlchemy, with a Merkle-tree ledger."""

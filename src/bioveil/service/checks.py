@@ -1,0 +1,122 @@
+"""One 1:1 check: a grant, a capability and a live photo in; a yes/no decision and a signed receipt out.
+
+Every way to fail (a forged, expired, revoked, exhausted or misaddressed grant, a stale capability,
+no face in the photo) gives the same answer as a face that does not match: ``decision: false`` and
+a receipt of the same shape. The work is the same too: the live photo is embedded before the grant
+is looked at, so the time taken does not tell a refusal from a comparison. Only the owner's ledger
+records the reason. No score, distance or template ever leaves the service: a score would let an
+attacker hill-climb a fake face into a match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, select, update
+
+from bioveil.service import db
+from bioveil.service.auth import Principal
+from bioveil.service.ledger import Ledger
+from bioveil.vault.crypto import b64d, b64e, ed25519_public
+from bioveil.vault.errors import GrantError, VaultCryptoError
+from bioveil.vault.faces import probe_embedding
+from bioveil.vault.grants import open_grant, token_vault
+from bioveil.vault.sealing import context, open_template, probe_template
+from bioveil.vault.templates import get_transform, threshold
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECOGNIZER = "sface"
+NOBODY = "-"  # ledger owner of refusals that name no known vault
+
+
+class Refused(Exception):
+    """Why a check says no without comparing; recorded in the ledger, never told to the verifier."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: bool
+    receipt: str
+
+
+def sign_receipt(key: Ed25519PrivateKey, fields: dict[str, object]) -> str:
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return f"{b64e(body)}.{b64e(key.sign(body))}"
+
+
+def _grant_row(engine: Engine, token: str):  # type: ignore[no-untyped-def]
+    """The stored grant this token claims to be (looked up by the exact token), or None."""
+    with engine.connect() as conn:
+        return conn.execute(select(db.grants).where(db.grants.c.token == token)).first()
+
+
+def _owner_key(engine: Engine, vault: str) -> bytes | None:
+    with engine.connect() as conn:
+        return conn.execute(select(db.owners.c.public_key).where(db.owners.c.id == vault)).scalar_one_or_none()
+
+
+def run_check(engine: Engine, ledger: Ledger, service_key: Ed25519PrivateKey, verifier: Principal, token: str,
+              capability: str, photo: str, nonce: str) -> Outcome:
+    """Check ``photo`` against the grant's template; the same shape of answer whatever happens."""
+    row = _grant_row(engine, token)
+    recognizer = row.recognizer if row is not None else DEFAULT_RECOGNIZER
+    try:
+        probe = probe_embedding(b64d(photo), recognizer)
+    except VaultCryptoError:
+        probe = None
+    token_ref = "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    vault, grant_ref, reason, matched = NOBODY, token_ref, None, False
+    try:
+        vault = token_vault(token)
+        owner_key = _owner_key(engine, vault)
+        if owner_key is None:
+            vault = NOBODY
+            raise Refused("unknown vault")
+        grant = open_grant(token, ed25519_public(owner_key), audience=verifier.id)
+        if grant.verifier_key != b64e(verifier.public_key):
+            raise Refused("signed by a key the grant does not bind")
+        if row is None or row.id != grant.grant_id or row.owner_id != vault or row.verifier_id != verifier.id:
+            raise Refused("no such grant")
+        grant_ref = row.id
+        if row.revoked_at is not None or row.template is None:
+            raise Refused("revoked")
+        with engine.connect() as conn:
+            wrapped = conn.execute(select(db.grant_keys.c.by_capability).where(db.grant_keys.c.grant_id == row.id)).scalar_one()
+        where = context("grant", row.id, row.version)
+        transform_key, stored = open_template(row.template, wrapped, b64d(capability), where, "capability")
+        if probe is not None:
+            method = get_transform(row.transform)
+            similarity = method.similarity(method.from_bytes(stored), probe_template(probe, row.transform, transform_key))
+            matched = bool(similarity >= threshold(row.transform, row.recognizer))
+    except GrantError as exc:
+        reason = str(exc)
+    except (Refused, VaultCryptoError) as exc:
+        reason = str(exc) if isinstance(exc, Refused) else "capability does not open the template (rotated or wrong)"
+    with engine.begin() as conn:
+        if reason is None:
+            taken = conn.execute(
+                update(db.grants)
+                .where(db.grants.c.id == grant_ref, db.grants.c.uses_left > 0, db.grants.c.revoked_at.is_(None))
+                .values(uses_left=db.grants.c.uses_left - 1)
+            ).rowcount
+            if taken != 1:
+                reason = "no use left, or revoked meanwhile"
+        decision = reason is None and matched
+        if reason is None:
+            seq, leaf = ledger.append(conn, vault, "use", grant=grant_ref, verifier=verifier.id, nonce=nonce,
+                                      decision=decision, face=probe is not None)
+        else:
+            log.info("check refused for %s: %s", verifier.id, reason)
+            seq, leaf = ledger.append(conn, vault, "refusal", grant=grant_ref, verifier=verifier.id, nonce=nonce, reason=reason)
+    receipt = sign_receipt(service_key, {
+        "decision": decision, "grant": token_ref,
+        "leaf": b64e(leaf), "nonce": nonce, "seq": seq, "time": datetime.now(UTC).isoformat(), "verifier": verifier.id,
+    })
+    return Outcome(decision, receipt)
+
