@@ -79,14 +79,14 @@ class VaultState:
 
     def record_nonce(self, principal: str, nonce: str, moment: int) -> None:
         try:
-            with self.engine.begin() as conn:
+            with db.write(self.engine) as conn:
                 conn.execute(insert(db.nonces).values(principal=principal, nonce=nonce, seen_at=moment))
         except IntegrityError:
             raise AuthenticationFailed("replayed nonce") from None
         now = time.time()
         if now - self._last_sweep > WINDOW and self._sweep_lock.acquire(blocking=False):
             try:  # nonces older than the window can no longer be replayed: drop them
-                with self.engine.begin() as conn:
+                with db.write(self.engine) as conn:
                     conn.execute(delete(db.nonces).where(db.nonces.c.seen_at < int(now) - 2 * WINDOW))
                 self._last_sweep = now
             finally:
@@ -182,7 +182,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         kdf = {"salt": payload.kdf_salt, "iterations": payload.kdf_iterations, "memory_kib": payload.kdf_memory_kib,
                "lanes": payload.kdf_lanes}
         try:
-            with engine.begin() as conn:
+            with db.write(engine) as conn:
                 conn.execute(insert(db.owners).values(id=principal, public_key=b64d(payload.public_key), kdf=kdf,
                                                       created_at=_now()))
         except IntegrityError:
@@ -198,7 +198,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         except VaultCryptoError as exc:
             raise HTTPException(422, str(exc)) from None
         try:
-            with engine.begin() as conn:
+            with db.write(engine) as conn:
                 conn.execute(insert(db.verifiers).values(id=principal, name=payload.name, public_key=b64d(payload.public_key),
                                                          box_key=b64d(payload.box_key), created_at=_now()))
         except IntegrityError:
@@ -226,7 +226,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         values = {"recognizer": payload.recognizer, "transform": payload.transform, "photos": payload.photos,
                   "template": _decode(payload.template, "template"), "wrapped_key": _decode(payload.wrapped_key, "wrapped_key"),
                   "created_at": _now()}
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             version = conn.execute(select(db.enrolments.c.version).where(db.enrolments.c.owner_id == who.id)).scalar_one_or_none()
             if version is None:
                 version = 1
@@ -266,7 +266,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def post_request(payload: schemas.RequestIn, who: Principal = Depends(verifier)) -> schemas.RequestOut:
         """Ask an owner for a grant: what for, how long, how many checks, and what is offered in return."""
         request_id = _new_id("req")
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             known = conn.execute(select(db.owners.c.id).where(db.owners.c.id == payload.owner_id)).first()
             if known is None:
                 raise HTTPException(404, "no such vault")
@@ -297,7 +297,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.post("/requests/{request_id}/decline", response_model=schemas.RequestOut, tags=["agora"])
     def decline(request_id: str, who: Principal = Depends(owner)) -> schemas.RequestOut:
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             done = conn.execute(update(db.requests).where(db.requests.c.id == request_id, db.requests.c.owner_id == who.id,
                                                           db.requests.c.status == "pending").values(status="declined")).rowcount
             row = conn.execute(select(db.requests).where(db.requests.c.id == request_id, _mine(who))).first()
@@ -324,7 +324,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.post("/grants", response_model=schemas.GrantOut, status_code=201, tags=["grants"])
     def post_grant(payload: schemas.GrantIn, who: Principal = Depends(owner)) -> schemas.GrantOut:
         """Accept a pending request with a token the owner signed and a template sealed for this grant."""
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             request_row = conn.execute(select(db.requests).where(db.requests.c.id == payload.request_id,
                                                                  db.requests.c.owner_id == who.id)).first()
             if request_row is None:
@@ -399,7 +399,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.post("/grants/{grant_id}/revoke", response_model=schemas.GrantOut, tags=["grants"])
     def revoke(grant_id: str, who: Principal = Depends(owner)) -> schemas.GrantOut:
         """Revoke now: the template and its keys are erased, so nothing can match under this grant again."""
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             done = conn.execute(update(db.grants).where(db.grants.c.id == grant_id, db.grants.c.owner_id == who.id,
                                                         db.grants.c.revoked_at.is_(None))
                                 .values(revoked_at=_now(), template=None, sealed_capability=None, uses_left=0)).rowcount
@@ -414,7 +414,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.post("/grants/{grant_id}/rotate", response_model=schemas.GrantOut, tags=["grants"])
     def rotate(grant_id: str, payload: schemas.RotateIn, who: Principal = Depends(owner)) -> schemas.GrantOut:
         """Replace a grant's template and keys (sealed for the next version): the old capability opens nothing."""
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             row = conn.execute(select(db.grants).where(db.grants.c.id == grant_id, db.grants.c.owner_id == who.id)).first()
             if row is None:
                 raise HTTPException(404, NOT_FOUND)
@@ -452,7 +452,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.get("/ledger/checkpoint", response_model=schemas.CheckpointOut, tags=["ledger"])
     def checkpoint(who: Principal = Depends(caller)) -> schemas.CheckpointOut:
         """A checkpoint of the whole ledger, signed by the service."""
-        with engine.begin() as conn:
+        with db.write(engine) as conn:
             note = state.ledger.checkpoint(conn)
         return schemas.CheckpointOut(size=int(note.split("\n")[1]), note=note)
 

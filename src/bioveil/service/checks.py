@@ -98,7 +98,7 @@ def run_check(engine: Engine, ledger: Ledger, service_key: Ed25519PrivateKey, ve
         reason = str(exc)
     except (Refused, VaultCryptoError) as exc:
         reason = str(exc) if isinstance(exc, Refused) else "capability does not open the template (rotated or wrong)"
-    with engine.begin() as conn:
+    with db.write(engine) as conn:
         if reason is None:
             taken = conn.execute(
                 update(db.grants)

@@ -11,6 +11,10 @@ What is stored, and what is not:
 from __future__ import annotations
 
 import os
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import (
@@ -28,7 +32,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 metadata = MetaData()
 
@@ -128,6 +132,19 @@ checkpoints = Table(
 )
 
 
+# SQLite has one writer at a time; a transaction that read, then writes after another one committed,
+# fails at once (SQLITE_BUSY) instead of waiting. One service process serialises its own write
+# transactions instead (reads never wait, in WAL mode). PostgreSQL needs no such lock.
+_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: committed on success, rolled back on error."""
+    with _write_locks.get(engine) or nullcontext(), engine.begin() as conn:
+        yield conn
+
+
 def default_url() -> str:
     """A SQLite file in the user's data folder (created 0700)."""
     base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "bioveil"
@@ -151,9 +168,9 @@ def connect(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-            # Take the write lock up front: a transaction that reads, then writes after another one
-            # committed, would fail at once (SQLITE_BUSY) instead of waiting its turn.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN")
+
+        _write_locks[engine] = threading.Lock()
 
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

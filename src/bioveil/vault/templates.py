@@ -43,6 +43,7 @@ live apart.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -165,6 +166,21 @@ class BitTransform:
                                      "compare templates of one transform")
 
 
+def _key_bytes(key: object) -> bytes:
+    if not isinstance(key, bytearray):
+        raise InvalidOptionError(f"a template key must be bytes, got {type(key).__name__}; use secrets.token_bytes(32)")
+    return bytes(key)
+
+
+@functools.lru_cache(maxsize=16)
+def _biohash_projection(name: str, bits: int, key: bytes, dim: int) -> np.ndarray:
+    """Expanding a key costs about 20 ms (QR factorisations); a service checking under one grant again and
+    again expands it once. The cache lives in memory only, like the key while a check runs."""
+    projection = orthonormal_columns(key_rng(key, name, dim), dim, bits)
+    projection.flags.writeable = False
+    return projection
+
+
 class BioHash(BitTransform):
     """BioHashing: signs of a key-seeded random orthonormal projection."""
 
@@ -173,7 +189,7 @@ class BioHash(BitTransform):
 
     def projection(self, key: bytes, dim: int) -> np.ndarray:
         """The secret (dim, bits) projection. Dangerous: it is the key in the clear."""
-        return orthonormal_columns(key_rng(key, self.name, dim), dim, self.bits)
+        return _biohash_projection(self.name, self.bits, key if isinstance(key, bytes) else _key_bytes(key), dim)
 
     def real_output(self, embeddings: np.ndarray, key: bytes) -> np.ndarray:
         return embeddings @ self.projection(key, embeddings.shape[1])
