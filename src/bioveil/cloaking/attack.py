@@ -96,7 +96,7 @@ class EnsemblePGD:
         ``budget`` (1, 1, h, w): per-pixel L_inf bound, zero outside the face region; ``maps``:
         each recognizer's chip-to-window map (2, 3); ``owners`` and ``decoys``: unit vectors (d,).
         """
-        torch.set_flush_denormal(True)
+        torch.set_flush_denormal(True)  # faster on CPU; process-wide, so set back when done (finally, below)
         mode = self.mode
         delta = torch.zeros_like(window)
         captured: dict[str, torch.Tensor] = {}
@@ -116,6 +116,7 @@ class EnsemblePGD:
         try:
             return self._optimize(window, budget, maps, owners, decoys, delta, captured, clean_features)
         finally:
+            torch.set_flush_denormal(False)
             for hook in hooks:
                 hook.remove()
 
