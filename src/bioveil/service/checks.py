@@ -26,8 +26,7 @@ from bioveil.vault.crypto import b64d, b64e, ed25519_public
 from bioveil.vault.errors import GrantError, VaultCryptoError
 from bioveil.vault.faces import probe_embedding
 from bioveil.vault.grants import open_grant, token_vault
-from bioveil.vault.sealing import context, open_template, probe_template
-from bioveil.vault.templates import get_transform, threshold
+from bioveil.vault.sealing import context, open_template, same_person
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +90,7 @@ def run_check(engine: Engine, ledger: Ledger, service_key: Ed25519PrivateKey, ve
         where = context("grant", row.id, row.version)
         transform_key, stored = open_template(row.template, wrapped, b64d(capability), where, "capability")
         if probe is not None:
-            method = get_transform(row.transform)
-            similarity = method.similarity(method.from_bytes(stored), probe_template(probe, row.transform, transform_key))
-            matched = bool(similarity >= threshold(row.transform, row.recognizer))
+            matched = same_person(stored, transform_key, probe, row.transform, row.recognizer)
     except GrantError as exc:
         reason = str(exc)
     except (Refused, VaultCryptoError) as exc:

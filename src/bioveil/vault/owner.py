@@ -39,8 +39,8 @@ from bioveil.vault.errors import EnrolmentError, VaultError
 from bioveil.vault.faces import enrol_photos
 from bioveil.vault.grants import Grant, purpose_hash, sign_grant
 from bioveil.vault.identity import OwnerIdentity
-from bioveil.vault.sealing import context, open_template, probe_template, seal_template
-from bioveil.vault.templates import DEFAULT_TRANSFORM, get_transform, threshold
+from bioveil.vault.sealing import context, open_template, same_person, seal_template
+from bioveil.vault.templates import DEFAULT_TRANSFORM
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ class Owner:
         embedding = enrol_photos(paths, recognizer).embedding
         key, stored = open_template(b64d(enrolled["template"]), b64d(enrolled["wrapped_key"]), self.kek,
                                     context("enrolment", self.id, 0), "owner")
-        method = get_transform(transform)
-        similarity = method.similarity(method.from_bytes(stored), probe_template(embedding, transform, key))
-        if similarity < threshold(transform, recognizer):
+        if not same_person(stored, key, embedding, transform, recognizer):
             raise EnrolmentError("these photos do not match your enrolment; use photos of yourself or enrol again")
         return embedding, recognizer, transform
 

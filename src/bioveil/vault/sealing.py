@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bioveil.vault.crypto import KEY_BYTES, random_key, seal, unseal
-from bioveil.vault.templates import get_transform
+from bioveil.vault.templates import get_transform, threshold
 
 
 def context(kind: str, item_id: str, version: int) -> bytes:
@@ -54,6 +54,8 @@ def open_template(sealed: bytes, wrapped_key: bytes, key: bytes, where: bytes, h
     return plain[:KEY_BYTES], plain[KEY_BYTES:]
 
 
-def probe_template(embedding: np.ndarray, transform: str, transform_key: bytes) -> np.ndarray:
+def same_person(stored: bytes, transform_key: bytes, embedding: np.ndarray, transform: str, recognizer: str) -> bool:
+    """Whether ``embedding``, protected under the stored template's key, reaches the operating threshold."""
     method = get_transform(transform)
-    return method.protect(embedding, transform_key)
+    similarity = method.similarity(method.from_bytes(stored), method.protect(embedding, transform_key))
+    return bool(similarity >= threshold(transform, recognizer))
