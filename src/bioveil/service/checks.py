@@ -91,10 +91,10 @@ def run_check(engine: Engine, ledger: Ledger, service_key: Ed25519PrivateKey, ve
         transform_key, stored = open_template(row.template, wrapped, b64d(capability), where, "capability")
         if probe is not None:
             matched = same_person(stored, transform_key, probe, row.transform, row.recognizer)
-    except GrantError as exc:
+    except (GrantError, Refused) as exc:
         reason = str(exc)
-    except (Refused, VaultCryptoError) as exc:
-        reason = str(exc) if isinstance(exc, Refused) else "capability does not open the template (rotated or wrong)"
+    except VaultCryptoError:
+        reason = "capability does not open the template (rotated or wrong)"
     with db.write(engine) as conn:
         if reason is None:
             taken = conn.execute(
