@@ -115,6 +115,22 @@ def test_faces_in_the_street_clip_are_masked(data, tmp_path):
             assert detail_after < 0.35 * detail_before
 
 
+def test_solid_colour_is_the_colour_asked_for(clips, tmp_path):
+    """Video frames are masked in YUV: the colour asked for in RGB must come out as that colour."""
+    source = clips[".mp4"]
+    code, _ = mask([str(source), "-o", str(tmp_path / "out"), "--method", "solid", "--color", "255,0,255"],
+                   tmp_path / "r.json")
+    assert code == EXIT_OK
+    checked = 0
+    for before, after in zip(decoded_frames(source), decoded_frames(tmp_path / "out" / source.name), strict=True):
+        faces = bioveil.detect(before)
+        for x1, y1, x2, y2 in faces[(faces.score > 0.7) & (faces.size_wh[:, 1] >= 16)].xyxy:
+            centre = after[int((y1 + y2) / 2) - 2 : int((y1 + y2) / 2) + 2, int((x1 + x2) / 2) - 2 : int((x1 + x2) / 2) + 2]
+            assert np.abs(centre.reshape(-1, 3).mean(axis=0) - (255, 0, 255)).max() < 12
+            checked += 1
+    assert checked >= FRAMES
+
+
 def test_bad_videos_get_named_errors_and_no_output(clips, data, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -7,7 +7,7 @@ leave the input untouched. The region of a face is its box grown by ``scale`` (s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +43,10 @@ class RegionMasker:
     def fill(self, patch: np.ndarray, region_wh: tuple[float, float]) -> np.ndarray:
         raise NotImplementedError
 
+    def fill_plane(self, patch: np.ndarray, region_wh: tuple[float, float], plane: int) -> np.ndarray:
+        """``fill`` for one plane (0: Y, 1: U, 2: V) of a planar YUV frame."""
+        return self.fill(patch, region_wh)
+
     def apply(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         out = image.copy()
         height, width = image.shape[:2]
@@ -50,6 +54,19 @@ class RegionMasker:
             patch = out[y1:y2, x1:x2]
             patch[inside] = self.fill(patch, grown_wh)[inside]
         return out
+
+    def apply_planes(self, planes: Sequence[np.ndarray], faces: Faces, size: tuple[int, int]) -> None:
+        """Mask the planes of a planar YUV frame of ``size`` (h, w) in place (video: the frames
+        go to the encoder in YUV, so no colour conversion is spent on them). Each plane gets the
+        faces scaled to its own size: 4:2:0's half-size chroma planes get half-size regions."""
+        height, width = size
+        for index, plane in enumerate(planes):
+            plane_h, plane_w = plane.shape
+            scale = np.array([plane_w / width, plane_h / height] * 2, dtype=np.float32)
+            scaled = Faces(faces.xyxy * scale, faces.score)
+            for (x1, y1, x2, y2), inside, grown_wh in face_patches(scaled, self.scale, plane_w, plane_h, self.shape):
+                patch = plane[y1:y2, x1:x2]
+                patch[inside] = self.fill_plane(patch, grown_wh, index)[inside]
 
 
 @dataclass
@@ -98,6 +115,18 @@ class Solid(RegionMasker):
         channels = patch.shape[2] if patch.ndim == 3 else 1
         filled[...] = np.asarray(self.color[:channels], dtype=patch.dtype) if channels <= 3 else 0
         return filled
+
+    def fill_plane(self, patch: np.ndarray, region_wh: tuple[float, float], plane: int) -> np.ndarray:
+        return np.full_like(patch, rgb_to_yuv(self.color)[plane])
+
+
+def rgb_to_yuv(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """An RGB colour in limited-range BT.601 YUV: what FFmpeg's scaler makes of it by default."""
+    r, g, b = (value / 255 for value in color)
+    y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
+    u = 128 - 37.797 * r - 74.203 * g + 112.0 * b
+    v = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+    return tuple(int(np.clip(round(value), 0, 255)) for value in (y, u, v))  # type: ignore[return-value]
 
 
 MASKERS: dict[str, Callable[..., RegionMasker]] = {"blur": Blur, "pixelate": Pixelate, "solid": Solid}

@@ -13,16 +13,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bioveil.concurrency import opencv_single_threaded
 from bioveil.detection.base import Detector, detect_at_scale
 from bioveil.detection.tracking import Tracker
 from bioveil.errors import BioveilError, OutputError
-from bioveil.masking.maskers import Masker
+from bioveil.masking.maskers import RegionMasker
 from bioveil.masking.photo import FileResult, failed
 from bioveil.media.atomic import atomic_path, ensure_not_input
 from bioveil.media.video import AudioPacket, Frame, VideoReader, VideoWriter
@@ -44,8 +46,8 @@ class VideoSettings:
     at 720 px every 3rd frame, no frame leaks a face of 24 px or more; 540 px left one.
     """
 
-    every: int = 3
-    detect_height: int = 720
+    every: int = 2
+    detect_height: int = 540
     hold: int = 8
     lookahead: int = 6
     grow: float = 1.25
@@ -88,50 +90,88 @@ def _consume(writer: VideoWriter, inbox: queue.Queue, errors: list[BaseException
             pass
 
 
+@runtime_checkable
+class KeyframeDetector(Protocol):
+    """A detector that searches a video's keyframes in turns (e.g. :class:`~bioveil.detection.ensemble.Cadence`)."""
+
+    def for_keyframe(self, number: int) -> Detector: ...
+
+
 def detect_keyframe(detector: Detector, pixels: np.ndarray, max_height: int, threshold: float | None) -> Faces:
     """Faces in a keyframe, searched at ``max_height`` pixels high at most."""
     return detect_at_scale(detector, pixels, min(1.0, max_height / pixels.shape[0]), threshold)
 
 
-def mask_frames(items: Iterator[Frame | AudioPacket], detector: Detector, masker: Masker, settings: VideoSettings,
-                threshold: float | None, stats: VideoStats,
+# Keyframes searched at once. Two keep both cores busy: an ensemble's members take unequal time,
+# and while one keyframe's slow member runs, the next keyframe's start.
+IN_FLIGHT = 2
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _keyframe_pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="bioveil-keyframe")
+    return _POOL
+
+
+def mask_frames(items: Iterator[Frame | AudioPacket], detector: Detector, masker: RegionMasker,
+                settings: VideoSettings, threshold: float | None, stats: VideoStats,
                 emit: Callable[[Frame | AudioPacket, np.ndarray | None], None]) -> None:
-    """Detect, track and mask a stream of frames; ``emit`` gets each frame in order with its pixels."""
+    """Detect, track and mask a stream of frames; ``emit`` gets each frame in order with its masked
+    pixels (the frame's own YUV array, masked in place).
+
+    Keyframes are searched in the background while later frames arrive and earlier ones are masked;
+    their faces reach the tracker in frame order."""
     tracker = Tracker(hold=settings.hold, lookahead=settings.lookahead, grow=settings.grow, every=settings.every)
     pending: deque[Frame] = deque()
+    searches: deque[tuple[int, Future[Faces]]] = deque()
+
+    def search(frame: Frame, number: int) -> None:
+        searcher = detector.for_keyframe(number) if isinstance(detector, KeyframeDetector) else detector
+        job = _keyframe_pool().submit(lambda: detect_keyframe(searcher, frame.rgb(), settings.detect_height, threshold))
+        searches.append((frame.index, job))
+        stats.keyframes += 1
 
     def flush(final: bool) -> None:
+        # Finished searches go to the tracker in order; wait while more than IN_FLIGHT are running.
+        while searches and (final or len(searches) > IN_FLIGHT or searches[0][1].done()):
+            index, job = searches.popleft()
+            tracker.update(index, job.result())
         while pending and (final or tracker.ready(pending[0].index)):
             frame = pending.popleft()
             faces = tracker.faces_at(frame.index)
             stats.faces_per_frame.append(len(faces))
             if stats.masked is not None:
                 stats.masked.append(faces)
-            emit(frame, masker.apply(frame.pixels, faces))
+            masker.apply_planes(frame.planes(), faces, frame.size)
+            emit(frame, frame.yuv)
             tracker.forget_before(frame.index)
 
     last = -1
-    for item in items:
-        if isinstance(item, AudioPacket):
-            emit(item, None)
-            continue
-        last = item.index
-        pending.append(item)
-        if item.index % settings.every == 0:
-            tracker.update(item.index, detect_keyframe(detector, item.pixels, settings.detect_height, threshold))
-            stats.keyframes += 1
-        flush(final=False)
-    if last >= 0 and last % settings.every:
-        # The last frame is always a keyframe, so the end of the video is not left to guesswork.
-        tail = pending[-1]
-        tracker.update(tail.index, detect_keyframe(detector, tail.pixels, settings.detect_height, threshold))
-        stats.keyframes += 1
-    flush(final=True)
+    try:
+        for item in items:
+            if isinstance(item, AudioPacket):
+                emit(item, None)
+                continue
+            last = item.index
+            pending.append(item)
+            if item.index % settings.every == 0:
+                search(item, item.index // settings.every)
+            flush(final=False)
+        if last >= 0 and last % settings.every:
+            # The last frame is always a keyframe, searched in full, so the end of the video is not
+            # left to guesswork.
+            search(pending[-1], 0)
+        flush(final=True)
+    finally:
+        for _, job in searches:  # after a failure: searches nobody will read
+            job.cancel()
     stats.frames = last + 1
     stats.tracks = tracker.track_count
 
 
-def mask_video_file(source: Path, target: Path, detector: Detector, masker: Masker, *,
+def mask_video_file(source: Path, target: Path, detector: Detector, masker: RegionMasker, *,
                     settings: VideoSettings | None = None, threshold: float | None = None,
                     keep_metadata: bool = False, protected: frozenset[Path] = frozenset(),
                     on_frame: Callable[[], None] | None = None, stats: VideoStats | None = None) -> FileResult:
@@ -143,7 +183,7 @@ def mask_video_file(source: Path, target: Path, detector: Detector, masker: Mask
     stats = stats or VideoStats()
     try:
         ensure_not_input(target, protected)
-        with VideoReader(source) as reader, atomic_path(target) as temporary:
+        with opencv_single_threaded(), VideoReader(source) as reader, atomic_path(target) as temporary:
             _run(reader, temporary, target, detector, masker, settings, threshold, keep_metadata, stats, on_frame)
     except BioveilError as exc:
         log.info("%s: %s", type(exc).__name__, exc)
@@ -155,7 +195,7 @@ def mask_video_file(source: Path, target: Path, detector: Detector, masker: Mask
     return result
 
 
-def _run(reader: VideoReader, temporary: Path, target: Path, detector: Detector, masker: Masker, settings: VideoSettings,
+def _run(reader: VideoReader, temporary: Path, target: Path, detector: Detector, masker: RegionMasker, settings: VideoSettings,
          threshold: float | None, keep_metadata: bool, stats: VideoStats, on_frame: Callable[[], None] | None) -> None:
     inbox: queue.Queue = queue.Queue(maxsize=16)
     outbox: queue.Queue = queue.Queue(maxsize=16)
@@ -172,7 +212,7 @@ def _run(reader: VideoReader, temporary: Path, target: Path, detector: Detector,
                 raise item
             yield item
 
-    def emit(item: Frame | AudioPacket, pixels: np.ndarray | None) -> None:
+    def emit(item: Frame | AudioPacket, yuv: np.ndarray | None) -> None:
         nonlocal writer, consumer
         if writer_errors:
             raise _encoding_error(writer_errors[0], target)
@@ -180,15 +220,15 @@ def _run(reader: VideoReader, temporary: Path, target: Path, detector: Detector,
             if isinstance(item, AudioPacket):
                 early_audio.append(item)
                 return
-            height, width = pixels.shape[:2]
+            height, width = item.size
             writer = VideoWriter(temporary, reader, width, height, keep_metadata=keep_metadata)
             consumer = threading.Thread(target=_consume, args=(writer, outbox, writer_errors), daemon=True,
                                         name="bioveil-encode")
             consumer.start()
             for packet in early_audio:
                 outbox.put(packet)
-        outbox.put(item if pixels is None else (item, pixels))
-        if pixels is not None and on_frame:
+        outbox.put(item if yuv is None else (item, yuv))
+        if yuv is not None and on_frame:
             on_frame()
 
     early_audio: list[AudioPacket] = []

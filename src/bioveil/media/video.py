@@ -58,11 +58,44 @@ def _av() -> Any:
     return av
 
 
+def planar_format(width: int, height: int) -> str:
+    """The planar YUV layout frames are kept and encoded in: 4:2:0 needs even sizes, so an
+    odd-sized video keeps its size in 4:4:4."""
+    return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+
+
 @dataclass
 class Frame:
+    """One decoded frame, upright, in the planar YUV layout the encoder takes (see
+    :func:`planar_format`), so a frame is converted to RGB only when a detector looks at it.
+
+    ``yuv`` is PyAV's array layout: yuv420p (h * 3 / 2, w), the planes one after another;
+    yuv444p (3, h, w).
+    """
+
     index: int
     pts: int | None
-    pixels: np.ndarray  # (h, w, 3) uint8 RGB, upright
+    yuv: np.ndarray
+    pix_fmt: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        if self.pix_fmt == "yuv444p":
+            return self.yuv.shape[1], self.yuv.shape[2]
+        return self.yuv.shape[0] * 2 // 3, self.yuv.shape[1]
+
+    def planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Y, U and V as writable views into ``yuv`` (U and V at half size in 4:2:0)."""
+        if self.pix_fmt == "yuv444p":
+            return self.yuv[0], self.yuv[1], self.yuv[2]
+        height, width = self.size
+        chroma = self.yuv[height:].reshape(2, height // 2, width // 2)
+        return self.yuv[:height], chroma[0], chroma[1]
+
+    def rgb(self) -> np.ndarray:
+        """The frame as (h, w, 3) uint8 RGB."""
+        return _av().VideoFrame.from_ndarray(self.yuv, format=self.pix_fmt).to_ndarray(format="rgb24")
 
 
 @dataclass
@@ -124,7 +157,7 @@ class VideoReader:
                         yield AudioPacket(packet)
                     continue
                 for frame in packet.decode():
-                    yield Frame(index, frame.pts, _upright(frame.to_ndarray(format="rgb24"), frame.rotation))
+                    yield _planar_frame(index, frame)
                     index += 1
         except av.FFmpegError as exc:
             raise CorruptMediaError(self.path, f"is damaged after frame {index} ({exc}); no output was written") from exc
@@ -135,16 +168,27 @@ class VideoReader:
             raise CorruptMediaError(self.path, "has a video stream but no decodable frame")
 
 
-def _upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
-    """Apply a display rotation (degrees counter-clockwise, as FFmpeg reports it)."""
-    turns = (round(rotation / 90) % 4) if rotation else 0
-    return np.ascontiguousarray(np.rot90(pixels, k=turns)) if turns else pixels
+def _planar_frame(index: int, frame: Any) -> Frame:
+    """A decoded frame as an upright :class:`Frame`, its display rotation (degrees
+    counter-clockwise, as FFmpeg reports it) applied to each plane."""
+    turns = (round(frame.rotation / 90) % 4) if frame.rotation else 0
+    pix_fmt = planar_format(frame.width, frame.height)
+    stored = Frame(index, frame.pts, frame.to_ndarray(format=pix_fmt), pix_fmt)
+    if not turns:
+        return stored
+    planes = [np.rot90(plane, k=turns) for plane in stored.planes()]
+    if pix_fmt == "yuv444p":
+        return Frame(index, frame.pts, np.ascontiguousarray(np.stack(planes)), pix_fmt)
+    height, width = planes[0].shape
+    packed = np.concatenate([plane.ravel() for plane in planes]).reshape(height * 3 // 2, width)
+    return Frame(index, frame.pts, packed, pix_fmt)
 
 
 class VideoWriter:
     """Encodes frames to ``target``'s container, copying (or re-encoding) the audio stream."""
 
     def __init__(self, target: Path, reader: VideoReader, width: int, height: int, keep_metadata: bool = False) -> None:
+        """``width`` and ``height``: the upright frames' size; frames come in :func:`planar_format`."""
         av = _av()
         suffix = target.suffix.lower()
         if suffix not in OUTPUTS:
@@ -158,8 +202,7 @@ class VideoWriter:
         self.raw = muxer in ("h264", "hevc")
         self.video = self.container.add_stream(codec, rate=reader.rate)
         self.video.width, self.video.height = width, height
-        # 4:2:0 needs even sizes; an odd-sized video keeps its size in 4:4:4.
-        self.video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        self.video.pix_fmt = planar_format(width, height)
         self.video.options = dict(options)
         self.video.codec_context.thread_count = 0
         if not self.raw:
@@ -189,9 +232,10 @@ class VideoWriter:
         self.audio = self.container.add_stream(target_codec, rate=source.codec_context.sample_rate)
         self.audio_encoder = source
 
-    def write_frame(self, frame: Frame, pixels: np.ndarray) -> None:
+    def write_frame(self, frame: Frame, yuv: np.ndarray) -> None:
+        """Encode ``yuv`` (``frame``'s pixels after masking, in ``frame``'s layout) at ``frame``'s time."""
         av = _av()
-        out = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        out = av.VideoFrame.from_ndarray(yuv, format=frame.pix_fmt)
         out.time_base = self._time_base
         if not self.raw and frame.pts is not None and (self._last_pts is None or frame.pts > self._last_pts):
             out.pts = frame.pts  # the input's own timestamps, so timing and frame rate stay as they were

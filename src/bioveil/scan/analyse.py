@@ -126,7 +126,7 @@ def analyse_video(path: Path, models: Models) -> Entry:
         samples: list[tuple[int, np.ndarray]] = []
         for item in reader.read():
             if isinstance(item, Frame) and item.index % stride == 0:
-                samples.append((item.index, item.pixels))
+                samples.append((item.index, item.rgb()))
                 if len(samples) >= VIDEO_SAMPLES:
                     break
     parts, quality, embeddings, crops = [], [], [], []

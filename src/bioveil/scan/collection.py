@@ -20,7 +20,6 @@ import numpy as np
 from bioveil import __version__
 from bioveil.concurrency import map_in_order
 from bioveil.detection.base import get_detector
-from bioveil.detection.ensemble import DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import BioveilError, UnexpectedError, UnreadableInputError
 from bioveil.media.discover import find_inputs
 from bioveil.media.image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
@@ -48,7 +47,7 @@ SCAN_DETECTOR = "ensemble-fast"
 @dataclass
 class ScanSettings:
     detector: str = SCAN_DETECTOR  # faces scored 0.5 or more are kept: the mirrored passes add little there
-    video_detector: str = DEFAULT_VIDEO_DETECTOR
+    video_detector: str = SCAN_DETECTOR  # a few frames sampled per video, each searched in full
     recognizer: str = "sface"
     cluster_threshold: float | None = None  # None: the recognizer's own, CLUSTER_THRESHOLDS
     cache_dir: Path | None = None  # None: the user's cache folder; see use_cache
