@@ -43,9 +43,9 @@ class RegionMasker:
     def fill(self, patch: np.ndarray, region_wh: tuple[float, float]) -> np.ndarray:
         raise NotImplementedError
 
-    def fill_plane(self, patch: np.ndarray, region_wh: tuple[float, float], plane: int) -> np.ndarray:
-        """``fill`` for one plane (0: Y, 1: U, 2: V) of a planar YUV frame."""
-        return self.fill(patch, region_wh)
+    def fill_planes(self, block: np.ndarray, region_wh: tuple[float, float], planes: tuple[int, ...]) -> np.ndarray:
+        """``fill`` for a (h, w, c) block of planar YUV, its channels being planes ``planes`` (0: Y, 1: U, 2: V)."""
+        return self.fill(block, region_wh)
 
     def apply(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         out = image.copy()
@@ -55,18 +55,22 @@ class RegionMasker:
             patch[inside] = self.fill(patch, grown_wh)[inside]
         return out
 
-    def apply_planes(self, planes: Sequence[np.ndarray], faces: Faces, size: tuple[int, int]) -> None:
-        """Mask the planes of a planar YUV frame of ``size`` (h, w) in place (video: the frames
-        go to the encoder in YUV, so no colour conversion is spent on them). Each plane gets the
-        faces scaled to its own size: 4:2:0's half-size chroma planes get half-size regions."""
+    def apply_planes(self, groups: Sequence[tuple[np.ndarray, tuple[int, ...]]], faces: Faces,
+                     size: tuple[int, int]) -> None:
+        """Mask a planar YUV frame of ``size`` (h, w) in place (video: frames go to the encoder in YUV,
+        so no colour conversion is spent on them). ``groups``: planes of one size stacked as
+        (planes, h, w) arrays, with the planes' numbers (see ``Frame.plane_groups``). Each group gets
+        the faces scaled to its size: 4:2:0's half-size chroma planes get half-size regions."""
         height, width = size
-        for index, plane in enumerate(planes):
-            plane_h, plane_w = plane.shape
+        for group, planes in groups:
+            plane_h, plane_w = group.shape[1:]
             scale = np.array([plane_w / width, plane_h / height] * 2, dtype=np.float32)
             scaled = Faces(faces.xyxy * scale, faces.score)
             for (x1, y1, x2, y2), inside, grown_wh in face_patches(scaled, self.scale, plane_w, plane_h, self.shape):
-                patch = plane[y1:y2, x1:x2]
-                patch[inside] = self.fill_plane(patch, grown_wh, index)[inside]
+                patch = group[:, y1:y2, x1:x2]
+                block = np.ascontiguousarray(patch.transpose(1, 2, 0))
+                filled = self.fill_planes(block, grown_wh, planes).reshape(block.shape)
+                np.copyto(patch, filled.transpose(2, 0, 1), where=inside)
 
 
 @dataclass
@@ -116,8 +120,11 @@ class Solid(RegionMasker):
         filled[...] = np.asarray(self.color[:channels], dtype=patch.dtype) if channels <= 3 else 0
         return filled
 
-    def fill_plane(self, patch: np.ndarray, region_wh: tuple[float, float], plane: int) -> np.ndarray:
-        return np.full_like(patch, rgb_to_yuv(self.color)[plane])
+    def fill_planes(self, block: np.ndarray, region_wh: tuple[float, float], planes: tuple[int, ...]) -> np.ndarray:
+        yuv = rgb_to_yuv(self.color)
+        filled = np.empty_like(block)
+        filled[...] = np.asarray([yuv[plane] for plane in planes], dtype=block.dtype)
+        return filled
 
 
 def rgb_to_yuv(color: tuple[int, int, int]) -> tuple[int, int, int]:

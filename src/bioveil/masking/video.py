@@ -144,7 +144,7 @@ def mask_frames(items: Iterator[Frame | AudioPacket], detector: Detector, masker
             stats.faces_per_frame.append(len(faces))
             if stats.masked is not None:
                 stats.masked.append(faces)
-            masker.apply_planes(frame.planes(), faces, frame.size)
+            masker.apply_planes(frame.plane_groups(), faces, frame.size)
             emit(frame, frame.yuv)
             tracker.forget_before(frame.index)
 

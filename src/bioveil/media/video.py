@@ -29,7 +29,10 @@ from bioveil.errors import (
 log = logging.getLogger(__name__)
 
 # Suffix -> (muxer, video encoder, encoder options). The container stays what it was.
-_X264 = {"crf": "18", "preset": "superfast"}  # veryfast costs 9 ms more per 1080p frame on 2 cores
+# superfast: veryfast costs 9 ms more per 1080p frame on 2 cores. b-adapt=0 (always 3 B-frames, no
+# search for how many) takes 10-20% less encoder CPU; on the street and MOT clips the files came out
+# 0-18% smaller, luma PSNR between 0.4 dB lower and 0.65 dB higher.
+_X264 = {"crf": "18", "preset": "superfast", "x264-params": "b-adapt=0"}
 OUTPUTS: dict[str, tuple[str, str, dict[str, str]]] = {
     ".mp4": ("mp4", "libx264", _X264),
     ".m4v": ("mp4", "libx264", _X264),
@@ -87,11 +90,15 @@ class Frame:
 
     def planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Y, U and V as writable views into ``yuv`` (U and V at half size in 4:2:0)."""
+        return tuple(plane for group, _ in self.plane_groups() for plane in group)  # type: ignore[return-value]
+
+    def plane_groups(self) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+        """The planes of one size stacked, as writable (planes, h, w) views into ``yuv``, each with
+        the planes' numbers (0: Y, 1: U, 2: V): [Y (0,), UV (1, 2)] in 4:2:0, [YUV (0, 1, 2)] in 4:4:4."""
         if self.pix_fmt == "yuv444p":
-            return self.yuv[0], self.yuv[1], self.yuv[2]
+            return [(self.yuv, (0, 1, 2))]
         height, width = self.size
-        chroma = self.yuv[height:].reshape(2, height // 2, width // 2)
-        return self.yuv[:height], chroma[0], chroma[1]
+        return [(self.yuv[:height][None], (0,)), (self.yuv[height:].reshape(2, height // 2, width // 2), (1, 2))]
 
     def rgb(self) -> np.ndarray:
         """The frame as (h, w, 3) uint8 RGB."""
@@ -126,10 +133,12 @@ class VideoReader:
             self.container.close()
             raise NoVideoStreamError(path, "has no video stream (audio only?); nothing to mask")
         self.video = self.container.streams.video[0]
-        self.video.thread_type = "AUTO"
         if self.video.codec_context is None or self.video.codec_context.name is None:
             self.container.close()
             raise UnsupportedFormatError(path, "uses a video codec this FFmpeg build cannot decode")
+        # Two frame threads keep decoding well ahead of the rest, for a fifth less CPU time than "AUTO".
+        self.video.thread_type = "FRAME"
+        self.video.codec_context.thread_count = 2
         self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
         self.declared_frames = int(self.video.frames or 0)
 
