@@ -8,6 +8,9 @@ JPEG q85 and after downscaling by 2. PSR = 1 - rank-1 identification rate of the
 (evasion); the poisoning PSR (cloaked photos enrolled, clean ones as queries) is printed too. Also:
 whole-image SSIM and PSNR of the written files, seconds per face. ``--loo``: leave-one-out
 transfer, cloaking with two recognizers and measuring the third, for each choice of the third.
+``--transforms`` adds others, such as the ``purify_*`` ones: a tracker that expects cloaks and washes
+every photo first (heavy JPEG, down-and-up resizing, non-local-means denoising); the uncloaked photos
+go through the same transforms, so a purifier that hurts recognition itself shows as PSR uncloaked.
 
 Recognizers are bioveil's PyTorch ports (dlib's ResNet, FaceNet, SFace), faces aligned where the
 clean face is (oracle); transform names are those of :mod:`bioveil.evaluation.transforms`.
@@ -35,11 +38,12 @@ import numpy as np
 from bioveil.cloaking.batch import CloakSettings, cloak_batch
 from bioveil.cloaking.quality import psnr, ssim
 from bioveil.evaluation.protection import evaluate_protection
+from bioveil.evaluation.transforms import parse_transforms
 from bioveil.media.image import read_image
 
 DATA = Path(os.environ.get("BIOVEIL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RECOGNIZERS = ("dlib", "facenet", "sface")
-TRANSFORMS = ("none", "jpeg85", "down2")
+TRANSFORMS = ("none", "jpeg85", "down2")  # the default; --transforms for others
 DISTRACTORS = 300
 GALLERY_PHOTOS = 5
 
@@ -69,7 +73,8 @@ def build_folders(root: Path, people: int, validation: bool = False) -> list[str
 
 
 def cloak_and_measure(root: Path, out: Path, mode: str, recognizers: tuple[str, ...],
-                      measured: tuple[str, ...]) -> dict[str, Any]:
+                      measured: tuple[str, ...], transforms: tuple[str, ...] = TRANSFORMS,
+                      uncloaked: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     batch = cloak_batch([root / "probes"], out, CloakSettings(mode=mode, recognizers=recognizers))
     wall = time.perf_counter() - started
@@ -83,10 +88,14 @@ def cloak_and_measure(root: Path, out: Path, mode: str, recognizers: tuple[str, 
         psnrs.append(psnr(clean, cloaked))
         if result.cloak is not None and len(result.cloak.faces):
             face_seconds.append(result.seconds / len(result.cloak.faces))
-    report = evaluate_protection(root / "gallery", root / "probes", out, distractors=root / "distractors",
-                                 recognizers=measured, transforms=TRANSFORMS, detectors=())
-    psr = {name: {t: 1 - report.evasion[name][t].rank1 for t in ("clean", *TRANSFORMS)} for name in measured}
-    poison = {name: {t: 1 - report.poisoning[name][t].rank1 for t in ("clean", *TRANSFORMS)} for name in measured}
+    def evaluate(protected: Path) -> tuple[dict, dict]:
+        report = evaluate_protection(root / "gallery", root / "probes", protected, distractors=root / "distractors",
+                                     recognizers=measured, transforms=transforms, detectors=())
+        return ({name: {t: 1 - report.evasion[name][t].rank1 for t in ("clean", *transforms)} for name in measured},
+                {name: {t: 1 - report.poisoning[name][t].rank1 for t in ("clean", *transforms)} for name in measured})
+
+    psr, poison = evaluate(out)
+    extra = {"psr_uncloaked": evaluate(root / "probes")[0]} if uncloaked else {}
     return {
         "mode": mode, "cloaked_with": list(recognizers), "photos": len(batch.results), "failures": failures,
         "ssim": {"mean": float(np.mean(ssims)), "min": float(np.min(ssims))} if ssims else None,
@@ -94,6 +103,7 @@ def cloak_and_measure(root: Path, out: Path, mode: str, recognizers: tuple[str, 
         "seconds_per_face": {"mean": float(np.mean(face_seconds)), "max": float(np.max(face_seconds))} if face_seconds else None,
         "wall_seconds": wall, "psr_evasion": psr, "psr_poisoning": poison,
         "faces_fooling_all_at_cloak_time": sum(1 for r in batch.results if r.cloak is not None and r.cloak.success),
+        "transforms": list(transforms), **extra,
     }
 
 
@@ -133,7 +143,7 @@ class ReferenceEmbedder:
         return {"dlib": dlib_vector, "sface": sface_vector / np.linalg.norm(sface_vector)}
 
 
-def reference_psr(root: Path, out: Path) -> dict[str, dict[str, float]]:
+def reference_psr(root: Path, out: Path, transforms: tuple[str, ...] = TRANSFORMS) -> dict[str, dict[str, float]]:
     """Rank-1 PSR of the cloaked photos for dlib C++ and SFace (onnxruntime), every photo re-detected."""
     from bioveil.evaluation.transforms import TRANSFORMS as APPLY
 
@@ -145,7 +155,7 @@ def reference_psr(root: Path, out: Path) -> dict[str, dict[str, float]]:
     ids = np.array([gallery_ids[i] for i in keep], dtype=object)
     out_psr: dict[str, dict[str, float]] = {"dlib": {}, "sface": {}}
     probes = sorted(out.rglob("*.jpg"))
-    for transform in TRANSFORMS:
+    for transform in transforms:
         hits = {"dlib": 0, "sface": 0}
         for path in probes:
             vectors = reference.embed(APPLY[transform](read_image(path).pixels)[0])
@@ -161,11 +171,15 @@ def reference_psr(root: Path, out: Path) -> dict[str, dict[str, float]]:
 
 
 def table(title: str, run: dict[str, Any]) -> str:
-    lines = [f"## {title}", "", "| recognizer | PSR uncloaked | PSR none | PSR jpeg85 | PSR down2 | poisoning PSR none |",
-             "|---|---|---|---|---|---|"]
+    transforms = run["transforms"]
+    lines = [f"## {title}", "", "| recognizer | PSR uncloaked | " + " | ".join(f"PSR {t}" for t in transforms)
+             + " | poisoning PSR none |", "|---|---|" + "---|" * len(transforms) + "---|"]
     for name, values in run["psr_evasion"].items():
-        lines.append(f"| {name} | {values['clean']:.2f} | {values['none']:.2f} | {values['jpeg85']:.2f} | "
-                     f"{values['down2']:.2f} | {run['psr_poisoning'][name]['none']:.2f} |")
+        lines.append(f"| {name} | {values['clean']:.2f} | " + " | ".join(f"{values[t]:.2f}" for t in transforms)
+                     + f" | {run['psr_poisoning'][name]['none']:.2f} |")
+        if "psr_uncloaked" in run:
+            plain = run["psr_uncloaked"][name]
+            lines.append(f"| {name}, uncloaked photos | | " + " | ".join(f"{plain[t]:.2f}" for t in transforms) + " | |")
     if run["ssim"]:
         lines.append("")
         lines.append(f"SSIM mean {run['ssim']['mean']:.4f} (min {run['ssim']['min']:.4f}); "
@@ -186,27 +200,32 @@ def main() -> int:
     parser.add_argument("--validation", action="store_true",
                         help="other people than the default set (the modes' settings were tuned on the default set)")
     parser.add_argument("--keep", type=Path, help="keep the folders here instead of a temporary folder")
+    parser.add_argument("--transforms", default=",".join(TRANSFORMS),
+                        help="names from bioveil.evaluation.transforms, comma-separated (default: %(default)s); "
+                        "the uncloaked photos are measured under them too")
     args = parser.parse_args()
+    transforms = tuple(parse_transforms(args.transforms))
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bioveil-cloak-") as temporary:
         root = args.keep or Path(temporary)
         root.mkdir(parents=True, exist_ok=True)
         people = build_folders(root, args.people, args.validation)
         print(f"{len(people)} people, mode {args.mode}, gallery: 5 clean photos each + {DISTRACTORS} distractors", flush=True)
-        runs = {"ensemble": cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS)}
+        runs = {"ensemble": cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS, transforms,
+                                              uncloaked=True)}
         print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
         if args.reference:
-            runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes")
-            runs["ensemble"]["reference_psr"] = reference_psr(root, root / "cloaked")
-            print("\nreference systems (YuNet re-detection; PSR none / jpeg85 / down2; uncloaked in brackets):")
+            runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes", transforms)
+            runs["ensemble"]["reference_psr"] = reference_psr(root, root / "cloaked", transforms)
+            print(f"\nreference systems (YuNet re-detection; PSR {' / '.join(transforms)}; uncloaked in brackets):")
             for name, values in runs["ensemble"]["reference_psr"].items():
                 clean = runs["ensemble"]["reference_psr_uncloaked"][name]
                 print(f"  {name} ({'dlib C++' if name == 'dlib' else 'onnxruntime'}): "
-                      + " / ".join(f"{values[t]:.2f} ({clean[t]:.2f})" for t in TRANSFORMS), flush=True)
+                      + " / ".join(f"{values[t]:.2f} ({clean[t]:.2f})" for t in transforms), flush=True)
         if args.loo:
             for held_out in RECOGNIZERS:
                 used = tuple(n for n in RECOGNIZERS if n != held_out)
-                run = cloak_and_measure(root, root / f"loo_{held_out}", args.mode, used, (held_out,))
+                run = cloak_and_measure(root, root / f"loo_{held_out}", args.mode, used, (held_out,), transforms)
                 runs[f"loo_{held_out}"] = run
                 print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {held_out}", run), flush=True)
     if args.json:

@@ -29,6 +29,17 @@ class Member:
     mirrored: bool = True  # also run on the left-right mirrored image...
     mirror_scale: float = 1.0  # ...resized by this factor (smaller: cheaper, for all but the smallest faces)
     mirror_threshold: float | None = None  # score cut of the mirrored pass (None: ``threshold``)
+    scale: float = 1.0  # the image resized by this factor for the unmirrored pass
+
+    def cut(self, flipped: bool) -> float:
+        """The score cut of one of this member's passes."""
+        return self.mirror_threshold if flipped and self.mirror_threshold is not None else self.threshold
+
+    def pass_scale(self, flipped: bool) -> float:
+        return self.mirror_scale if flipped else self.scale
+
+
+Pass = tuple[Member, bool]  # a member, and whether this is its mirrored pass
 
 
 def mirror_faces(faces: Faces, width: int) -> Faces:
@@ -52,7 +63,11 @@ def _passes_pool() -> ThreadPoolExecutor:
 
 
 class Ensemble:
-    """Runs each member (and its mirrored pass) at full resolution and fuses the faces."""
+    """Runs each member (and its mirrored pass) and fuses the faces.
+
+    :meth:`detect` is :meth:`search` for every pass, side by side, then :meth:`select` and
+    :meth:`fuse`; ``bench/wider_frontier.py`` replays the last two over cached searches to compare
+    fusion rules on a whole data set."""
 
     name = "ensemble"
 
@@ -61,27 +76,39 @@ class Ensemble:
         self.large_fraction = large_fraction
         self.merge_iou = merge_iou
 
-    def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
-        height, width = image.shape[:2]
-        large = self.large_fraction * min(height, width)
-        mirrored = np.ascontiguousarray(image[:, ::-1])
+    def passes(self) -> list[Pass]:
+        return [(member, flipped) for member in self.members for flipped in (False, True)[: 1 + member.mirrored]]
 
-        def run(member: Member, flipped: bool) -> Faces:
-            cut = member.threshold if threshold is None else threshold
-            detector = get_detector(member.detector)
-            if not flipped:
-                faces = detector.detect(image, cut)
-            else:
-                if member.mirror_threshold is not None and threshold is None:
-                    cut = member.mirror_threshold
-                faces = mirror_faces(detect_at_scale(detector, mirrored, member.mirror_scale, cut), width)
-            tall = faces.size_wh[:, 1] > large
-            return faces[~tall | (faces.score >= max(cut, member.confident))]
+    @staticmethod
+    def search(image: np.ndarray, job: Pass, cut: float) -> Faces:
+        """One pass's faces scoring at least ``cut``, in ``image``'s pixels."""
+        member, flipped = job
+        detector = get_detector(member.detector)
+        if not flipped:
+            return detect_at_scale(detector, image, member.scale, cut)
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        return mirror_faces(detect_at_scale(detector, mirrored, member.mirror_scale, cut), image.shape[1])
+
+    def select(self, job: Pass, faces: Faces, image_hw: tuple[int, int], threshold: float | None = None) -> Faces:
+        """The faces of one pass that reach its score cut (``threshold`` overrides every cut); a
+        box taller than ``large_fraction`` of the shorter image side must reach ``confident``."""
+        member, flipped = job
+        cut = member.cut(flipped) if threshold is None else threshold
+        tall = faces.size_wh[:, 1] > self.large_fraction * min(image_hw)
+        return faces[(faces.score >= cut) & (~tall | (faces.score >= max(cut, member.confident)))]
+
+    def fuse(self, selected: list[Faces]) -> Faces:
+        return merge_overlapping(Faces.concatenate(selected), self.merge_iou)
+
+    def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
+        hw = image.shape[:2]
+
+        def run(job: Pass) -> Faces:
+            cut = job[0].cut(job[1]) if threshold is None else threshold
+            return self.select(job, self.search(image, job, cut), hw, threshold)
 
         # The passes are independent: run them side by side (each model run is single-threaded).
-        passes = [(member, flipped) for member in self.members for flipped in (False, True)[: 1 + member.mirrored]]
-        found = list(_passes_pool().map(lambda job: run(*job), passes))
-        return merge_overlapping(Faces.concatenate(found), self.merge_iou)
+        return self.fuse(list(_passes_pool().map(run, self.passes())))
 
 
 # CenterFace's mirrored pass runs at half size: a quarter of the work, and on WIDER FACE it covers

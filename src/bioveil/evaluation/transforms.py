@@ -1,4 +1,5 @@
-"""What a scraper's upload pipeline does to a photo, as named transforms.
+"""What a scraper's upload pipeline does to a photo, as named transforms, and what a tracker that
+expects cloaked photos might do first to wash a perturbation out (``purify_*``).
 
 Each takes an RGB uint8 image and returns the transformed image and the scale applied to its
 geometry (so known face positions can follow a resize).
@@ -48,6 +49,30 @@ def _blur(sigma: float) -> Transform:
     return transform
 
 
+def _down_up(factor: int) -> Transform:
+    """Down by ``factor``, then back to the original size: fine detail (and a perturbation in it) is
+    lost, the geometry is kept."""
+
+    def transform(image: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        small, _ = _downscale(factor)(image)
+        return cv2.resize(small, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC), 1.0
+
+    return transform
+
+
+def _denoise(strength: float) -> Transform:
+    """OpenCV's non-local means (its default windows), luminance and colour at ``strength``."""
+
+    def transform(image: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        return cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(image), None, strength, strength, 7, 21), 1.0
+
+    return transform
+
+
 TRANSFORMS: dict[str, Transform] = {
     "none": lambda image: (image, 1.0),
     "jpeg95": _jpeg(95),
@@ -55,6 +80,9 @@ TRANSFORMS: dict[str, Transform] = {
     "jpeg75": _jpeg(75),
     "down2": _downscale(2),
     "blur": _blur(1.0),
+    "purify_jpeg50": _jpeg(50),
+    "purify_downup2": _down_up(2),
+    "purify_denoise": _denoise(5.0),
 }
 DEFAULT_TRANSFORMS = ("none", "jpeg95", "jpeg85", "jpeg75", "down2", "blur")
 

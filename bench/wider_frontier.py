@@ -1,0 +1,206 @@
+"""How far can CenterFace and YuNet go? Coverage against masked area for many fusion rules.
+
+Every detector pass any rule below needs is run once per WIDER FACE val photo with a very low score
+cut (0.01) and cached; each rule is then replayed over the cache with the production code
+(``Ensemble.select`` and ``Ensemble.fuse``, then ``face_region``), so a rule costs seconds, not a
+detector run. This is how thresholds are chosen on the whole data set instead of on single photos.
+deface 1.5.0 (threshold 0.2, mask scale 1.3) is run on the same photos for the area ratio.
+
+Coverage and "outside" are as in ``bench/wider_coverage.py``: a valid face is covered when 80% of its
+box is masked; outside = masked pixels in no annotated box, as a share of all pixels of all photos.
+The replay of the default rule gives exactly that benchmark's figures.
+
+Rules (besides the default): other mask scales; extra passes at reduced size (for large faces);
+cheaper mirrored passes; and votes: any box that at least ``need`` passes see (IoU >= 0.3) with a
+score of at least ``low`` is masked too, which is how far agreement between weak detections goes.
+
+    .venv/bin/python bench/wider_frontier.py [--limit N] [--cache DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bioveil.concurrency import opencv_single_threaded
+from bioveil.detection.boxes import iou_matrix
+from bioveil.detection.ensemble import DEFAULT_MEMBERS, Ensemble, Member, Pass
+from bioveil.masking.maskers import DEFAULT_SCALE
+from bioveil.masking.region import face_region
+from bioveil.types import Faces
+from wider_coverage import DEFACE_MASK_SCALE, DEFACE_THRESH, Deface, boxes_mask, covered_flags, deface_region, int_boxes, read_rgb
+from wider_data import DATA, Annotated, load_wider, select
+
+RAW_CUT = 0.01  # every pass is cached down to this score
+CACHE = Path.home() / ".cache" / "bioveil" / "bench-wider"
+BUCKETS = {"<16": (0, 16), "16-32": (16, 32), ">=32": (32, float("inf"))}
+PassKey = tuple[str, bool, float]  # detector, mirrored, scale
+
+
+@dataclass(frozen=True)
+class Rule:
+    ensemble: Ensemble
+    mask_scale: float = DEFAULT_SCALE
+    vote_need: int = 0  # 0: no vote
+    vote_low: float = 1.0
+
+
+def key(job: Pass) -> PassKey:
+    member, flipped = job
+    return (member.detector, flipped, member.pass_scale(flipped))
+
+
+def rules() -> dict[str, Rule]:
+    centerface, yunet = DEFAULT_MEMBERS
+    default = Ensemble(DEFAULT_MEMBERS)
+    quarter_cf = Member("centerface", threshold=0.3, confident=0.3, mirrored=False, scale=0.25)
+    quarter_yn = Member("yunet", threshold=0.5, confident=0.5, mirrored=False, scale=0.25)
+    out = {"default (scale 1.55)": Rule(default)}
+    for scale in (1.4, 1.7, 1.85, 2.0):
+        out[f"default, mask scale {scale}"] = Rule(default, mask_scale=scale)
+    out["+ CenterFace at 1/4 size"] = Rule(Ensemble((*DEFAULT_MEMBERS, quarter_cf)))
+    out["+ YuNet at 1/4 size"] = Rule(Ensemble((*DEFAULT_MEMBERS, quarter_yn)))
+    out["YuNet mirrored at 1/2 size"] = Rule(Ensemble((centerface, replace(yunet, mirror_scale=0.5))))
+    out["YuNet mirrored at 1/2 size, cut 0.1"] = Rule(Ensemble((centerface, replace(yunet, mirror_scale=0.5,
+                                                                                    mirror_threshold=0.1))))
+    out["no YuNet mirrored pass"] = Rule(Ensemble((centerface, replace(yunet, mirrored=False))))
+    for need, low in ((3, 0.1), (3, 0.05), (2, 0.1), (2, 0.05), (3, 0.02)):
+        out[f"vote: {need} of 4 passes >= {low}"] = Rule(default, vote_need=need, vote_low=low)
+    return out
+
+
+def cache_file(cache: Path, photo: Annotated) -> Path:
+    return cache / f"{hashlib.sha256(str(photo.path.relative_to(DATA)).encode()).hexdigest()[:24]}.npz"
+
+
+def searches(photo: Annotated, jobs: dict[PassKey, Pass], cache: Path) -> tuple[dict, dict[str, float]]:
+    """Raw faces of every pass for one photo, from the cache or computed (and cached)."""
+    file = cache_file(cache, photo)
+    stored = dict(np.load(file)) if file.exists() else {}
+    seconds: dict[str, float] = {}
+    image = None
+    found: dict = {}
+    for pass_key, job in jobs.items():
+        tag = "|".join(map(str, pass_key))
+        if f"{tag}:xyxy" not in stored:
+            image = read_rgb(photo.path) if image is None else image
+            started = time.perf_counter()
+            faces = Ensemble.search(image, job, RAW_CUT)
+            seconds[tag] = time.perf_counter() - started
+            stored[f"{tag}:xyxy"], stored[f"{tag}:score"] = faces.xyxy, faces.score
+        found[pass_key] = Faces(stored[f"{tag}:xyxy"], stored[f"{tag}:score"])
+    if image is not None:
+        np.savez(file, **stored)
+    return found, seconds
+
+
+def deface_detections(photo: Annotated, deface: Deface, cache: Path) -> np.ndarray:
+    """deface's own detections (threshold 0.2), cached beside the passes. Run one photo at a time:
+    deface's onnxruntime session uses every core (and keeps the image size as state between steps)."""
+    file = cache_file(cache, photo)
+    stored = dict(np.load(file)) if file.exists() else {}
+    if "deface" not in stored:
+        dets, _ = deface.centerface(read_rgb(photo.path), threshold=DEFACE_THRESH)
+        stored["deface"] = np.asarray(dets, dtype=np.float32).reshape(-1, 5)
+        np.savez(file, **stored)
+    return stored["deface"]
+
+
+def voted(found: dict, jobs: list[Pass], need: int, low: float) -> Faces:
+    """Boxes scoring >= ``low`` that at least ``need`` different passes see (IoU >= 0.3)."""
+    boxes = [found[key(job)] for job in jobs]
+    boxes = [faces[faces.score >= low] for faces in boxes]
+    source = np.concatenate([np.full(len(faces), i) for i, faces in enumerate(boxes)])
+    every = Faces.concatenate(boxes)
+    if len(every) == 0:
+        return every
+    overlap = (iou_matrix(every.xyxy, every.xyxy) >= 0.3).astype(np.float32)
+    votes = ((overlap @ np.eye(len(jobs), dtype=np.float32)[source]) > 0).sum(axis=1)  # passes seeing each box
+    return every[votes >= need]
+
+
+def replay(rule: Rule, found: dict, hw: tuple[int, int]) -> np.ndarray:
+    jobs = rule.ensemble.passes()
+    selected = [rule.ensemble.select(job, found[key(job)], hw) for job in jobs]
+    if rule.vote_need:
+        selected.append(voted(found, jobs, rule.vote_need, rule.vote_low))
+    return face_region(hw, rule.ensemble.fuse(selected), rule.mask_scale)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="N photos spread evenly over the list")
+    parser.add_argument("--cache", type=Path, default=CACHE, help=f"raw detections are kept here (default {CACHE})")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    photos = select(load_wider(), args.limit)
+    table = rules()
+    jobs = {key(job): job for rule in table.values() for job in rule.ensemble.passes()}
+    deface = Deface()
+    print(f"{len(photos)} photos; {len(jobs)} detector passes cached in {args.cache}", flush=True)
+    with opencv_single_threaded(), ThreadPoolExecutor(max_workers=2) as pool:  # single-threaded models, two photos at once
+        results = list(pool.map(lambda photo: searches(photo, jobs, args.cache), photos))
+    for photo, (found, _) in zip(photos, results, strict=True):
+        found["deface"] = deface_detections(photo, deface, args.cache)
+    pass_seconds: dict[str, float] = {}
+    for _, seconds in results:
+        for tag, value in seconds.items():
+            pass_seconds[tag] = pass_seconds.get(tag, 0.0) + value
+
+    heights = np.concatenate([photo.xyxy[:, 3] - photo.xyxy[:, 1] for photo in photos])
+    covered = {name: [] for name in [*table, "deface"]}
+    outside = dict.fromkeys(covered, 0)
+    total_px = 0
+    for photo, (found, _) in zip(photos, results, strict=True):
+        width, height = read_size(photo.path)
+        valid = int_boxes(photo.xyxy, width, height)
+        annotated = boxes_mask(np.concatenate([valid, int_boxes(photo.invalid, width, height)]), width, height)
+        total_px += width * height
+        regions = {name: replay(rule, found, (height, width)) for name, rule in table.items()}
+        regions["deface"] = deface_region(found["deface"], (height, width), DEFACE_MASK_SCALE)
+        for name, region in regions.items():
+            covered[name].extend(covered_flags(valid, region))
+            outside[name] += int((region & ~annotated).sum())
+
+    figures = {}
+    for name in covered:
+        flags = np.asarray(covered[name], dtype=bool)
+        row = {bucket: 100 * flags[(heights >= lo) & (heights < hi)].mean() for bucket, (lo, hi) in BUCKETS.items()}
+        row["missed >=32"] = int((~flags[heights >= 32]).sum())
+        row["outside %"] = 100 * outside[name] / total_px
+        row["x deface"] = outside[name] / max(1, outside["deface"])
+        figures[name] = row
+    print(f"\n| rule | <16 | 16-32 | >=32 | missed >=32 (of {int((heights >= 32).sum())}) | outside, % of image | x deface |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    for name, row in figures.items():
+        print(f"| {name} | {row['<16']:.2f}% | {row['16-32']:.2f}% | {row['>=32']:.2f}% | {row['missed >=32']} "
+              f"| {row['outside %']:.2f}% | {row['x deface']:.2f}x |")
+    if pass_seconds:
+        print("\nseconds per photo of each pass computed in this run (two photos in flight, single-threaded models):")
+        for tag, value in sorted(pass_seconds.items()):
+            print(f"  {tag}: {value / len(photos):.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"photos": len(photos), "rules": figures, "pass_seconds": pass_seconds}, indent=1))
+    return 0
+
+
+def read_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
