@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bioveil.concurrency import map_in_order
+from bioveil.concurrency import map_in_order, opencv_single_threaded
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import UnexpectedError
@@ -93,8 +93,11 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
             keep_metadata=settings.keep_metadata, protected=protected, on_frame=on_frame))
 
     kinds = {job: media_kind(job[0]) for job in plan.jobs}
-    for result in map_in_order(photo, [job for job in plan.jobs if kinds[job] == "image"], settings.workers, "mask"):
-        record(result)
+    # Photos in flight and the detector's passes already keep every core busy: OpenCV's own threads
+    # (YuNet, resizing, the blur) would only compete with them.
+    with opencv_single_threaded():
+        for result in map_in_order(photo, [job for job in plan.jobs if kinds[job] == "image"], settings.workers, "mask"):
+            record(result)
     for job in [job for job in plan.jobs if kinds[job] == "video"]:
         record(video(job))
     return batch
