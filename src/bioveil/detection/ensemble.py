@@ -81,7 +81,7 @@ class Ensemble:
 
     @staticmethod
     def search(image: np.ndarray, job: Pass, cut: float) -> Faces:
-        """One pass's faces scoring at least ``cut``, in ``image``'s pixels."""
+        """One pass's faces scoring above ``cut``, in ``image``'s pixels."""
         member, flipped = job
         detector = get_detector(member.detector)
         if not flipped:

@@ -63,12 +63,14 @@ def _down_up(factor: int) -> Transform:
 
 
 def _denoise(strength: float) -> Transform:
-    """OpenCV's non-local means (its default windows), luminance and colour at ``strength``."""
+    """OpenCV's non-local means (its default windows), luminance and colour at ``strength``
+    (OpenCV's default is 3)."""
 
     def transform(image: np.ndarray) -> tuple[np.ndarray, float]:
         import cv2
 
-        return cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(image), None, strength, strength, 7, 21), 1.0
+        bgr = np.ascontiguousarray(image[:, :, ::-1])  # its luminance is computed from BGR
+        return cv2.fastNlMeansDenoisingColored(bgr, None, strength, strength, 7, 21)[:, :, ::-1].copy(), 1.0
 
     return transform
 

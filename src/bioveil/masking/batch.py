@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,10 +94,11 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
             keep_metadata=settings.keep_metadata, protected=protected, on_frame=on_frame))
 
     kinds = {job: media_kind(job[0]) for job in plan.jobs}
-    # Photos in flight and the detector's passes already keep every core busy: OpenCV's own threads
-    # (YuNet, resizing, the blur) would only compete with them.
-    with opencv_single_threaded():
-        for result in map_in_order(photo, [job for job in plan.jobs if kinds[job] == "image"], settings.workers, "mask"):
+    photos = [job for job in plan.jobs if kinds[job] == "image"]
+    # Several photos in flight and the detector's passes already keep every core busy: OpenCV's own
+    # threads (YuNet, resizing, the blur) would only compete with them. One photo alone keeps them.
+    with opencv_single_threaded() if settings.workers > 1 and len(photos) > 1 else nullcontext():
+        for result in map_in_order(photo, photos, settings.workers, "mask"):
             record(result)
     for job in [job for job in plan.jobs if kinds[job] == "video"]:
         record(video(job))
