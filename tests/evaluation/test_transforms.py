@@ -24,7 +24,8 @@ def test_size_follows_the_reported_scale(photo: np.ndarray, name: str) -> None:
     wide = np.ascontiguousarray(photo[:, : photo.shape[1] * 3 // 4])  # not square: both sides are checked
     out, scale = TRANSFORMS[name](wide)
     assert out.dtype == np.uint8 and out.shape[2] == 3
-    assert out.shape[1] == round(wide.shape[1] * scale) and out.shape[0] == round(wide.shape[0] * scale)
+    # One scale serves both axes; each side is rounded to whole pixels on its own.
+    assert abs(out.shape[1] - wide.shape[1] * scale) <= 1 and abs(out.shape[0] - wide.shape[0] * scale) <= 1
 
 
 @pytest.mark.parametrize("name", ["purify_downup2", "purify_denoise"])
