@@ -31,8 +31,10 @@ class Member:
     mirror_threshold: float | None = None  # score cut of the mirrored pass (None: ``threshold``)
     scale: float = 1.0  # the image resized by this factor for the unmirrored pass
 
-    def cut(self, flipped: bool) -> float:
-        """The score cut of one of this member's passes."""
+    def cut(self, flipped: bool, override: float | None = None) -> float:
+        """The score cut of one of this member's passes (``override``, when given, for every pass)."""
+        if override is not None:
+            return override
         return self.mirror_threshold if flipped and self.mirror_threshold is not None else self.threshold
 
     def pass_scale(self, flipped: bool) -> float:
@@ -93,7 +95,7 @@ class Ensemble:
         """The faces of one pass that reach its score cut (``threshold`` overrides every cut); a
         box taller than ``large_fraction`` of the shorter image side must reach ``confident``."""
         member, flipped = job
-        cut = member.cut(flipped) if threshold is None else threshold
+        cut = member.cut(flipped, threshold)
         tall = faces.size_wh[:, 1] > self.large_fraction * min(image_hw)
         return faces[(faces.score >= cut) & (~tall | (faces.score >= max(cut, member.confident)))]
 
@@ -104,8 +106,7 @@ class Ensemble:
         hw = image.shape[:2]
 
         def run(job: Pass) -> Faces:
-            cut = job[0].cut(job[1]) if threshold is None else threshold
-            return self.select(job, self.search(image, job, cut), hw, threshold)
+            return self.select(job, self.search(image, job, job[0].cut(job[1], threshold)), hw, threshold)
 
         # The passes are independent: run them side by side (each model run is single-threaded).
         return self.fuse(list(_passes_pool().map(run, self.passes())))
