@@ -82,13 +82,15 @@ class Ensemble:
         return [(member, flipped) for member in self.members for flipped in (False, True)[: 1 + member.mirrored]]
 
     @staticmethod
-    def search(image: np.ndarray, job: Pass, cut: float) -> Faces:
-        """One pass's faces scoring above ``cut``, in ``image``'s pixels."""
+    def search(image: np.ndarray, job: Pass, cut: float, mirrored: np.ndarray | None = None) -> Faces:
+        """One pass's faces scoring above ``cut``, in ``image``'s pixels. ``mirrored`` is ``image``
+        mirrored, when the caller already has it (several mirrored passes share one copy)."""
         member, flipped = job
         detector = get_detector(member.detector)
         if not flipped:
             return detect_at_scale(detector, image, member.scale, cut)
-        mirrored = np.ascontiguousarray(image[:, ::-1])
+        if mirrored is None:
+            mirrored = np.ascontiguousarray(image[:, ::-1])
         return mirror_faces(detect_at_scale(detector, mirrored, member.mirror_scale, cut), image.shape[1])
 
     def select(self, job: Pass, faces: Faces, image_hw: tuple[int, int], threshold: float | None = None) -> Faces:
@@ -104,12 +106,14 @@ class Ensemble:
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
         hw = image.shape[:2]
+        jobs = self.passes()
+        mirrored = np.ascontiguousarray(image[:, ::-1]) if any(flipped for _, flipped in jobs) else None
 
         def run(job: Pass) -> Faces:
-            return self.select(job, self.search(image, job, job[0].cut(job[1], threshold)), hw, threshold)
+            return self.select(job, self.search(image, job, job[0].cut(job[1], threshold), mirrored), hw, threshold)
 
         # The passes are independent: run them side by side (each model run is single-threaded).
-        return self.fuse(list(_passes_pool().map(run, self.passes())))
+        return self.fuse(list(_passes_pool().map(run, jobs)))
 
 
 # CenterFace's mirrored pass runs at half size: a quarter of the work, and on WIDER FACE it covers
