@@ -37,7 +37,12 @@ class Recognizer(ABC):
     threshold: float
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
+        import torch
+
+        # Channels-last memory suits these networks on the CPU (oneDNN): per face, batch 1 forward+backward,
+        # FaceNet 78 instead of 110 ms, dlib 18 instead of 22; batches of 32: FaceNet -25%, dlib -20%; SFace's
+        # depthwise convolutions 14 instead of 23 ms. Embeddings move by about 2e-7.
+        self.model = model.to(memory_format=torch.channels_last)
         self.input_size: int = model.input_size
         self.embedding_size: int = model.embedding_size
 
@@ -54,9 +59,10 @@ class Recognizer(ABC):
 
     def embed_chips(self, chips: torch.Tensor) -> torch.Tensor:
         """Embeddings of float chips (N, 3, size, size), RGB in [0, 255]; differentiable; unit length for cosine."""
+        import torch
         import torch.nn.functional as F
 
-        out = self.model(chips)
+        out = self.model(chips.contiguous(memory_format=torch.channels_last))
         return F.normalize(out, dim=1) if self.metric == "cosine" else out
 
     def embed_chip_array(self, chips: np.ndarray) -> np.ndarray:
