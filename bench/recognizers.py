@@ -3,9 +3,11 @@
 For each recognizer: faces/s of the PyTorch port (forward, batches of 32, all cores), milliseconds
 per face for forward+backward (what a cloak pays), and the mean grey-level difference between the
 differentiable crop (grid_sample) and the reference crop (dlib.get_face_chip for dlib, OpenCV for
-the others). With --pairs, also LFW verification through ``bioveil evaluate pairs``.
+the others). With --pairs, also LFW verification through ``bioveil evaluate pairs``. With --batching,
+milliseconds per face of a forward pass by batch size, on one thread and on two: what gathering
+several checks into one batch would save the vault's service (one thread per check).
 
-    python bench/recognizers.py [--faces 256] [--pairs]
+    python bench/recognizers.py [--faces 256] [--pairs] [--batching]
 """
 
 from __future__ import annotations
@@ -63,10 +65,34 @@ def timed(function, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
+BATCH_SIZES = (1, 2, 4, 8, 16)
+
+
+def batching(images, faces) -> None:  # type: ignore[no-untyped-def]
+    print(f"\nforward ms/face by batch size ({', '.join(map(str, BATCH_SIZES))}), on 1 and on 2 threads")
+    for name in ("dlib", "facenet", "sface"):
+        recognizer = get_recognizer(name)
+        chips = np.stack([recognizer.chips(image, face)[0] for image, face in zip(images, faces, strict=True)])
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            cells = []
+            for size in BATCH_SIZES:
+                batch = torch.from_numpy(chips[:size]).permute(0, 3, 1, 2).float().contiguous()
+
+                def forward(batch: torch.Tensor = batch, recognizer=recognizer) -> None:  # type: ignore[no-untyped-def]
+                    with torch.inference_mode():
+                        recognizer.embed_chips(batch)
+
+                cells.append(f"{1000 * timed(forward, repeats=max(3, 32 // size)) / size:6.1f}")
+            print(f"{name:<10} {threads} thread{'s' if threads > 1 else ' '} " + " ".join(cells))
+    torch.set_num_threads(2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=int, default=256)
     parser.add_argument("--pairs", action="store_true", help="also run bioveil evaluate pairs on lfw/pairs.txt")
+    parser.add_argument("--batching", action="store_true", help="also forward ms/face by batch size, 1 and 2 threads")
     args = parser.parse_args()
     torch.set_num_threads(2)
     images = read_images(lfw_photos(args.faces))
@@ -92,6 +118,8 @@ def main() -> int:
         per_second = len(batch) / timed(forward)
         backward_ms = 1000 * timed(backward) / 8
         print(f"{name:<10} {per_second:>8.1f} {backward_ms:>16.1f} {crop_diff:>10.3f}")
+    if args.batching:
+        batching(images, faces)
     if args.pairs:
         bioveil = Path(sys.executable).with_name("bioveil")
         subprocess.run([str(bioveil), "evaluate", "pairs", str(DATA / "lfw" / "pairs.txt"), "--images",
