@@ -146,8 +146,9 @@ class EnsemblePGD:
                 def loss_gradient(recognizer: Recognizer, transformed: torch.Tensor = transformed,
                                   chip_maps: dict[str, torch.Tensor] = chip_maps) -> tuple[torch.Tensor, float]:
                     """d loss / d transformed photo, for one recognizer (on its own leaf: threads share no graph)."""
-                    if side_by_side:
+                    if side_by_side:  # per thread, like flush-denormal; the pool's threads end with the attack
                         torch.set_num_threads(1)
+                        torch.set_flush_denormal(True)
                     name = recognizer.name
                     leaf = transformed.detach().requires_grad_(True)
                     chip = warp(leaf, chip_maps[name], recognizer.input_size)
