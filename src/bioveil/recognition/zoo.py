@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +13,6 @@ from bioveil.recognition import align
 from bioveil.recognition.base import Recognizer, register_recognizer
 from bioveil.recognition.files import packaged_file
 from bioveil.types import Faces
-
-if TYPE_CHECKING:
-    import torch
 
 MTCNN_MATCH_IOU = 0.3  # an MTCNN box this close to bioveil's box is the same face
 MTCNN_WHOLE_PHOTO = 800  # px: photos up to this size get MTCNN on the whole photo
