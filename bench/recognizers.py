@@ -68,11 +68,11 @@ def timed(function, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
 BATCH_SIZES = (1, 2, 4, 8, 16)
 
 
-def batching(images, faces) -> None:  # type: ignore[no-untyped-def]
+def batching(chips_by_name: dict[str, np.ndarray]) -> None:
+    """``chips_by_name``: each recognizer's reference chips (n, size, size, 3), as the main table cut them."""
     print(f"\nforward ms/face by batch size ({', '.join(map(str, BATCH_SIZES))}), on 1 and on 2 threads")
-    for name in ("dlib", "facenet", "sface"):
+    for name, chips in chips_by_name.items():
         recognizer = get_recognizer(name)
-        chips = np.stack([recognizer.chips(image, face)[0] for image, face in zip(images, faces, strict=True)])
         for threads in (1, 2):
             torch.set_num_threads(threads)
             cells = []
@@ -99,10 +99,12 @@ def main() -> int:
     faces = [s.faces for s in locate_subjects(images, get_detector("ensemble"))]
     print(f"{len(images)} LFW faces, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'recognizer':<10} {'faces/s':>8} {'fwd+bwd ms/face':>16} {'crop diff':>10}")
+    chips_by_name = {}
     for name in ("dlib", "facenet", "sface"):
         recognizer = get_recognizer(name)
         maps = [recognizer.chip_maps(image, face)[0] for image, face in zip(images, faces, strict=True)]
         reference = reference_chips(name, recognizer, images, faces, maps).astype(np.float64)
+        chips_by_name[name] = reference
         ours = differentiable_chips(images, maps, recognizer.input_size)
         crop_diff = float(np.abs(ours - reference).mean())
         batch = torch.from_numpy(reference[:32]).permute(0, 3, 1, 2).float().contiguous()
@@ -119,7 +121,7 @@ def main() -> int:
         backward_ms = 1000 * timed(backward) / 8
         print(f"{name:<10} {per_second:>8.1f} {backward_ms:>16.1f} {crop_diff:>10.3f}")
     if args.batching:
-        batching(images, faces)
+        batching(chips_by_name)
     if args.pairs:
         bioveil = Path(sys.executable).with_name("bioveil")
         subprocess.run([str(bioveil), "evaluate", "pairs", str(DATA / "lfw" / "pairs.txt"), "--images",

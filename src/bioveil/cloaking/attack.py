@@ -65,6 +65,13 @@ DEFAULT_MODE = "balanced"
 SIDE_BY_SIDE_FROM = 3
 
 
+def _one_thread() -> None:
+    """Set up a side-by-side worker: one intra-op thread, and flush-denormal (both are per thread, so the
+    main thread's settings do not reach it; the pool's threads end with the attack)."""
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+
+
 def _middle(sequence: Any) -> Any:
     items = list(sequence.values()) if hasattr(sequence, "values") else list(sequence)
     return items[len(items) // 2]
@@ -135,7 +142,7 @@ class EnsemblePGD:
         step = budget * mode.step_ratio
         side_by_side = len(self.recognizers) >= SIDE_BY_SIDE_FROM
         threads_before = torch.get_num_threads()
-        pool = ThreadPoolExecutor(len(self.recognizers), "bioveil-cloak") if side_by_side else None
+        pool = ThreadPoolExecutor(len(self.recognizers), "bioveil-cloak", initializer=_one_thread) if side_by_side else None
         try:
             for index in range(mode.steps):
                 delta.requires_grad_(True)
@@ -146,9 +153,6 @@ class EnsemblePGD:
                 def loss_gradient(recognizer: Recognizer, transformed: torch.Tensor = transformed,
                                   chip_maps: dict[str, torch.Tensor] = chip_maps) -> tuple[torch.Tensor, float]:
                     """d loss / d transformed photo, for one recognizer (on its own leaf: threads share no graph)."""
-                    if side_by_side:  # per thread, like flush-denormal; the pool's threads end with the attack
-                        torch.set_num_threads(1)
-                        torch.set_flush_denormal(True)
                     name = recognizer.name
                     leaf = transformed.detach().requires_grad_(True)
                     chip = warp(leaf, chip_maps[name], recognizer.input_size)
