@@ -49,13 +49,13 @@ def _show(value: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import torch
     import uvicorn
 
+    from bioveil.concurrency import one_thread_per_task
     from bioveil.service.app import ServiceSettings, create_app
 
-    # Checks run side by side, one per thread: a multi-threaded forward per check only makes them fight.
-    torch.set_num_threads(1)
+    # Checks run side by side, one per thread: libraries' own thread pools per check only make them fight.
+    one_thread_per_task()
 
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print(f"bioveil: serving on {args.host}: put TLS in front (a reverse proxy); requests are signed, not encrypted",
