@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from tests.service.conftest import OWNER_PERSON, granted, new_owner, new_verifier
 
+from bioveil.service import checks
 from bioveil.service.app import ServiceSettings, create_app
 from bioveil.service.auth import sign_request
 from bioveil.vault.crypto import b64d, b64e, principal_id, public_bytes
@@ -136,6 +140,56 @@ def test_race_on_the_last_use_gives_one_check(service: TestClient, photos: dict[
         decisions = list(pool.map(lambda _: verifier.check(grant_id, photo).decision, range(8)))
     assert sum(decisions) == 1, decisions
     assert owner.grants()[0]["uses_left"] == 0
+
+
+@pytest.mark.data
+def test_checks_run_their_face_networks_at_most_face_workers_at_once(
+        settings: ServiceSettings, photos: dict[str, list[Path]], monkeypatch: pytest.MonkeyPatch) -> None:
+    real, running, most = checks.probe_embedding, [0], {}
+    lock, bound = threading.Lock(), {"workers": 0}
+
+    def counted(photo: bytes, recognizer: str = "sface") -> object:
+        with lock:
+            running[0] += 1
+            most[bound["workers"]] = max(most.get(bound["workers"], 0), running[0])
+        try:
+            time.sleep(0.05)  # so that unbounded checks would overlap
+            return real(photo, recognizer)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(checks, "probe_embedding", counted)
+    photo = photos[OWNER_PERSON][4].read_bytes()
+    for workers in (1, 4):
+        bound["workers"] = workers
+        with TestClient(create_app(replace(settings, face_workers=workers))) as service:
+            _, verifier, grant_id = granted(service, photos, uses=8)
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(verifier.check, [grant_id] * 8, [photo] * 8))
+        assert [answer.decision for answer in answers] == [True] * 8
+    assert most[1] == 1 and most[4] > 1, most
+
+
+@pytest.mark.data
+def test_a_full_service_refuses_checks_at_once_and_takes_no_use(settings: ServiceSettings,
+                                                                 photos: dict[str, list[Path]]) -> None:
+    with TestClient(create_app(replace(settings, face_workers=1, waiting_checks=1))) as service:
+        owner, verifier, grant_id = granted(service, photos, uses=8)
+        photo = photos[OWNER_PERSON][4].read_bytes()
+
+        def attempt(_: int) -> bool | int:
+            try:
+                return verifier.check(grant_id, photo).decision
+            except ServiceError as exc:
+                assert "busy" in str(exc)
+                return exc.status
+
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(attempt, range(8)))
+        assert set(outcomes) == {True, 503} and outcomes.count(True) >= 1, outcomes
+        assert owner.grants()[0]["uses_left"] == 8 - outcomes.count(True)  # a refused check takes no use
+        assert verifier.check(grant_id, photo).decision  # once the burst is over, checks go through again
 
 
 def test_checks_are_rate_limited(tmp_path: Path) -> None:

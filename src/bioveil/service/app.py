@@ -8,6 +8,7 @@ not exist. Every state change and its ledger entry commit in one transaction.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -27,7 +28,7 @@ from bioveil.service import db, schemas
 from bioveil.service.auth import NONCE, PRINCIPAL, WINDOW, AuthenticationFailed, Principal, check_signature
 from bioveil.service.checks import run_check
 from bioveil.service.ledger import Ledger
-from bioveil.service.ratelimit import RateLimiter
+from bioveil.service.ratelimit import Admission, RateLimiter
 from bioveil.vault.crypto import b64d, b64e, ed25519_public, principal_id, public_bytes, x25519_public
 from bioveil.vault.errors import GrantError, VaultCryptoError
 from bioveil.vault.grants import open_grant, purpose_hash
@@ -45,6 +46,8 @@ class ServiceSettings:
     key_file: Path | None = None  # the service's Ed25519 key (receipts, checkpoints); default beside the database
     verify_rate: float = 5.0  # checks a second per verifier
     verify_burst: int = 10
+    face_workers: int | None = None  # checks whose face networks run at once; default: one per core
+    waiting_checks: int = 16  # checks held per face worker, running or queued; more are refused with 503
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
@@ -70,6 +73,7 @@ class VaultState:
     key: Ed25519PrivateKey
     ledger: Ledger
     limiter: RateLimiter
+    faces: threading.BoundedSemaphore
     _last_sweep: float = 0.0
     _sweep_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,10 +125,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     key_file = settings.key_file or (Path(url.removeprefix("sqlite:///")).with_name("service_key.pem")
                                      if url.startswith("sqlite:///") else Path.home() / ".local/share/bioveil/service_key.pem")
     key = load_or_create_key(key_file)
-    state = VaultState(engine, key, Ledger(key), RateLimiter(settings.verify_rate, settings.verify_burst))
+    face_workers = settings.face_workers or os.cpu_count() or 1
+    state = VaultState(engine, key, Ledger(key), RateLimiter(settings.verify_rate, settings.verify_burst),
+                       threading.BoundedSemaphore(face_workers))
     app = FastAPI(title="bioveil vault", version=__version__,
                   description="Protected face templates owned by their people; verifiers get yes/no under signed grants.")
     app.state.vault = state
+    app.add_middleware(Admission, path="/verify", limit=face_workers * settings.waiting_checks)
 
     async def raw_body(request: Request) -> bytes:
         return await request.body()
@@ -435,7 +442,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # -- checks ------------------------------------------------------------------------------------
 
     @app.post("/verify", response_model=schemas.VerifyOut, tags=["checks"],
-              responses={429: {"model": schemas.Refusal, "description": "too many checks; wait Retry-After seconds"}})
+              responses={429: {"model": schemas.Refusal, "description": "too many checks; wait Retry-After seconds"},
+                         503: {"model": schemas.Refusal, "description": "the service is full; try again after Retry-After"}})
     def verify(payload: schemas.VerifyIn, request: Request,
                who: Principal = Depends(verifier)) -> schemas.VerifyOut | JSONResponse:
         """One 1:1 check under a grant: the answer is yes or no and a signed receipt, never a score."""
@@ -444,7 +452,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             return JSONResponse({"detail": "too many checks; slow down"}, status_code=429,
                                 headers={"Retry-After": str(max(1, round(wait + 0.5)))})
         outcome = run_check(engine, state.ledger, state.key, who, payload.token, payload.capability, payload.photo,
-                            request.headers.get(NONCE, ""))
+                            request.headers.get(NONCE, ""), state.faces)
         return schemas.VerifyOut(decision=outcome.decision, receipt=outcome.receipt)
 
     # -- the ledger ----------------------------------------------------------------------------------
