@@ -4,7 +4,9 @@ Starts ``bioveil serve`` as a subprocess (SQLite file, or PostgreSQL with --data
 LFW owner, grants a verifier a million checks, then offers checks at each rate in --rates for
 --seconds each (open loop: request i is due at i/rate, and its latency counts from when it was due,
 so a slow server cannot hide its queue). Each check carries a real live photo (held-out photos of the
-owner and of strangers, alternating) and is signed as the real client signs it.
+owner and of strangers, alternating) and is signed as the real client signs it. Latencies are those of
+the checks answered (200); the statuses show how many were refused (503: the service was full) or
+given up on (0: no answer within 30 s).
 
 Then the timing of each outcome, one check at a time: a match, a non-match, and each refusal
 (forged, expired, wrong audience, wrong capability, revoked, exhausted) must take the same time.
@@ -27,7 +29,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -40,6 +41,7 @@ from wider_data import DATA
 
 OWNER, STRANGER = "Colin_Powell", "Hugo_Chavez"
 TARGET_P99_MS, TARGET_RATE = 25.0, 200
+TIMEOUT_S = 30  # a client gives up on a check after this long
 
 
 def free_port() -> int:
@@ -78,37 +80,52 @@ def setup(url: str) -> tuple[Owner, Verifier, str, list[bytes]]:
     return owner, verifier, grant["id"], photos
 
 
+async def post(url: str, path: str, body: bytes, headers: dict[str, str]) -> int:
+    """One POST on its own connection, the status code back. Plain asyncio streams rather than an HTTP
+    client library: with hundreds of requests waiting, httpx's connection pool took a whole core and
+    became the bottleneck (the server sat idle at an offered 200/s), so the load generator measured itself."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        writer.write(f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+                     f"content-length: {len(body)}\r\nconnection: close\r\n{lines}\r\n".encode() + body)
+        await writer.drain()
+        status = (await reader.readline()).split()
+        await reader.read()  # the rest, to the server's close
+        return int(status[1])
+    finally:
+        writer.close()
+
+
 async def offered_load(url: str, verifier: Verifier, grant_id: str, photos: list[bytes], rate: float, seconds: float) -> dict:
     held = verifier.identity.grants[grant_id]
     bodies = [json.dumps({"token": held["token"], "capability": held["capability"], "photo": b64e(p)},
                          separators=(",", ":")).encode() for p in photos]
     count = max(1, round(rate * seconds))
-    latencies: list[float] = []
+    latencies: list[float] = []  # of the checks answered 200
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
 
-        async def one(i: int, due: float) -> None:
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            body = bodies[i % len(bodies)]
-            headers = sign_request(verifier.key, verifier.id, "POST", "/verify", body)
-            headers["content-type"] = "application/json"
-            try:
-                response = await client.post("/verify", content=body, headers=headers)
-                status = response.status_code
-            except httpx.HTTPError:
-                status = 0
+    async def one(i: int, due: float) -> None:
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        body = bodies[i % len(bodies)]
+        headers = sign_request(verifier.key, verifier.id, "POST", "/verify", body)
+        try:
+            status = await asyncio.wait_for(post(url, "/verify", body, headers), TIMEOUT_S)
+        except (OSError, TimeoutError, IndexError, ValueError):
+            status = 0  # refused, timed out or cut off
+        if status == 200:
             latencies.append((time.perf_counter() - due) * 1000)
-            statuses[status] = statuses.get(status, 0) + 1
+        statuses[status] = statuses.get(status, 0) + 1
 
-        start = time.perf_counter() + 0.2
-        began = time.perf_counter()
-        await asyncio.gather(*(one(i, start + i / rate) for i in range(count)))
-        elapsed = time.perf_counter() - began - 0.2
-    values = np.array(latencies)
-    return {"offered_per_s": rate, "checks": count, "completed_per_s": round(count / elapsed, 1),
+    start = time.perf_counter() + 0.2
+    began = time.perf_counter()
+    await asyncio.gather(*(one(i, start + i / rate) for i in range(count)))
+    elapsed = time.perf_counter() - began - 0.2
+    values = np.array(latencies or [float("nan")])
+    return {"offered_per_s": rate, "checks": count, "answered_per_s": round(len(latencies) / elapsed, 1),
             "p50_ms": round(float(np.percentile(values, 50)), 1), "p99_ms": round(float(np.percentile(values, 99)), 1),
             "max_ms": round(float(values.max()), 1), "statuses": statuses}
 
@@ -171,7 +188,7 @@ def main() -> None:
             owner, verifier, grant_id, photos = setup(url)
             backend = database.split(":")[0]
             print(f"## vault checks on {backend}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
-            print("| offered/s | checks | completed/s | p50 ms | p99 ms | max ms | HTTP statuses |")
+            print("| offered/s | checks | answered/s | p50 ms | p99 ms | max ms | HTTP statuses |")
             print("|--:|--:|--:|--:|--:|--:|---|")
             for photo in photos:  # warm up: models loaded, caches filled
                 verifier.check(grant_id, photo)
@@ -179,13 +196,13 @@ def main() -> None:
             for rate in [float(r) for r in args.rates.split(",")]:
                 run = asyncio.run(offered_load(url, verifier, grant_id, photos, rate, args.seconds))
                 runs.append(run)
-                print(f"| {rate:g} | {run['checks']} | {run['completed_per_s']} | {run['p50_ms']} | {run['p99_ms']} | "
+                print(f"| {rate:g} | {run['checks']} | {run['answered_per_s']} | {run['p50_ms']} | {run['p99_ms']} | "
                       f"{run['max_ms']} | {run['statuses']} |", flush=True)
             held = [r["offered_per_s"] for r in runs if r["p99_ms"] <= TARGET_P99_MS and set(r["statuses"]) == {200}]
             best = max(held, default=0)
             print(f"\nhighest offered rate with p99 <= {TARGET_P99_MS:g} ms and no error: {best:g}/s "
                   f"(target: {TARGET_RATE}/s: {'met' if best >= TARGET_RATE else 'not met'})")
-            print(f"highest completed rate: {max(r['completed_per_s'] for r in runs)}/s\n")
+            print(f"highest rate answered (200): {max(r['answered_per_s'] for r in runs)}/s\n")
             timing = timing_by_outcome(owner, verifier, url, args.rounds)
             print("| outcome | median ms | decision |")
             print("|---|--:|---|")
