@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from tests.service.conftest import OWNER_PERSON, granted, new_owner, new_verifier
 
+from bioveil.errors import InvalidOptionError
 from bioveil.service import checks
 from bioveil.service.app import ServiceSettings, create_app
 from bioveil.service.auth import sign_request
@@ -190,6 +191,12 @@ def test_a_full_service_refuses_checks_at_once_and_takes_no_use(settings: Servic
         assert set(outcomes) == {True, 503} and outcomes.count(True) >= 1, outcomes
         assert owner.grants()[0]["uses_left"] == 8 - outcomes.count(True)  # a refused check takes no use
         assert verifier.check(grant_id, photo).decision  # once the burst is over, checks go through again
+
+
+def test_check_limits_below_one_are_refused(tmp_path: Path) -> None:
+    for bad in ({"face_workers": 0}, {"waiting_checks": 0}):
+        with pytest.raises(InvalidOptionError, match="at least 1"):
+            ServiceSettings(database=f"sqlite:///{tmp_path / 'v.db'}", **bad)
 
 
 def test_checks_are_rate_limited(tmp_path: Path) -> None:

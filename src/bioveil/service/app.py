@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bioveil import __version__
+from bioveil.errors import InvalidOptionError
 from bioveil.service import db, schemas
 from bioveil.service.auth import NONCE, PRINCIPAL, WINDOW, AuthenticationFailed, Principal, check_signature
 from bioveil.service.checks import run_check
@@ -48,6 +49,12 @@ class ServiceSettings:
     verify_burst: int = 10
     face_workers: int | None = None  # checks whose face networks run at once; default: one per core
     waiting_checks: int = 16  # checks held per face worker, running or queued; more are refused with 503
+
+    def __post_init__(self) -> None:
+        if self.face_workers is not None and self.face_workers < 1:
+            raise InvalidOptionError(f"face_workers must be at least 1 (or None for one per core), got {self.face_workers}")
+        if self.waiting_checks < 1:
+            raise InvalidOptionError(f"waiting_checks must be at least 1, got {self.waiting_checks}")
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
