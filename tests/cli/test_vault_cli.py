@@ -24,7 +24,8 @@ def server(tmp_path: Path) -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = subprocess.Popen([BIOVEIL, "serve", "--port", str(port), "--database", f"sqlite:///{tmp_path / 'vault.db'}",
-                                "--key-file", str(tmp_path / "key.pem")], stderr=subprocess.PIPE)
+                                "--key-file", str(tmp_path / "key.pem"), "--face-workers", "1", "--waiting-checks", "4"],
+                               stderr=subprocess.PIPE)
     try:
         for _ in range(300):
             try:
@@ -78,3 +79,10 @@ def test_wrong_passphrase_is_a_named_error(server: str, tmp_path: Path) -> None:
     env = dict(os.environ, BIOVEIL_PASSPHRASE="not the passphrase")
     done = subprocess.run([BIOVEIL, "vault", "grants", "--identity", str(me)], capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "wrong passphrase" in done.stderr
+
+
+def test_serve_refuses_check_limits_below_one(tmp_path: Path) -> None:
+    for flag in ("--face-workers", "--waiting-checks"):
+        done = subprocess.run([BIOVEIL, "serve", "--database", f"sqlite:///{tmp_path / 'v.db'}", flag, "0"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "at least 1" in done.stderr, (flag, done.stderr)
