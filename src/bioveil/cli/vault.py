@@ -54,15 +54,16 @@ def run_serve(args: argparse.Namespace) -> int:
     from bioveil.concurrency import one_thread_per_task
     from bioveil.service.app import ServiceSettings, create_app
 
+    settings = ServiceSettings(database=args.database, key_file=args.key_file, verify_rate=args.verify_rate,
+                               verify_burst=args.verify_burst, face_workers=args.face_workers,
+                               waiting_checks=args.waiting_checks)
     # Checks run side by side, one per thread: libraries' own thread pools per check only make them fight.
     one_thread_per_task()
 
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print(f"bioveil: serving on {args.host}: put TLS in front (a reverse proxy); requests are signed, not encrypted",
               file=sys.stderr)
-    app = create_app(ServiceSettings(database=args.database, key_file=args.key_file, verify_rate=args.verify_rate,
-                                     verify_burst=args.verify_burst, face_workers=args.face_workers,
-                                     waiting_checks=args.waiting_checks))
+    app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -158,16 +159,6 @@ def run_agora(args: argparse.Namespace) -> int:
     return code
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
 def add_parser(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the vault service (owners' vaults, the agora, the ledger)",
                                 description="Run the vault service. Default: loopback, a SQLite file in your data folder.")
@@ -177,9 +168,9 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--key-file", type=Path, help="the service's signing key (created on first start)")
     serve.add_argument("--verify-rate", type=float, default=5.0, help="checks a second allowed per verifier")
     serve.add_argument("--verify-burst", type=int, default=10, help="checks allowed in a burst per verifier")
-    serve.add_argument("--face-workers", type=_at_least_one, metavar="N",
+    serve.add_argument("--face-workers", type=int, metavar="N",
                        help="checks whose face networks run at once (default: one per core)")
-    serve.add_argument("--waiting-checks", type=_at_least_one, default=16, metavar="N",
+    serve.add_argument("--waiting-checks", type=int, default=16, metavar="N",
                        help="checks held per face worker, running or queued; more are answered 503 (default: 16)")
     serve.set_defaults(run=run_serve)
 

@@ -52,9 +52,9 @@ class ServiceSettings:
 
     def __post_init__(self) -> None:
         if self.face_workers is not None and self.face_workers < 1:
-            raise InvalidOptionError(f"face_workers must be at least 1 (or None for one per core), got {self.face_workers}")
+            raise InvalidOptionError(f"face workers must be at least 1 (or unset: one per core), got {self.face_workers}")
         if self.waiting_checks < 1:
-            raise InvalidOptionError(f"waiting_checks must be at least 1, got {self.waiting_checks}")
+            raise InvalidOptionError(f"waiting checks must be at least 1, got {self.waiting_checks}")
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
