@@ -17,14 +17,18 @@ that budget and the valid pixel range. No momentum: under an SSIM budget it satu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from bioveil.cloaking.lanes import one_torch_thread
 from bioveil.cloaking.robustness import EOT
 from bioveil.errors import UnknownNameError
 from bioveil.recognition.align import warp
@@ -65,13 +69,6 @@ DEFAULT_MODE = "balanced"
 SIDE_BY_SIDE_FROM = 3
 
 
-def _one_thread() -> None:
-    """Set up a side-by-side worker: one intra-op thread, and flush-denormal (both are per thread, so the
-    main thread's settings do not reach it; the pool's threads end with the attack)."""
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-
-
 def _middle(sequence: Any) -> Any:
     items = list(sequence.values()) if hasattr(sequence, "values") else list(sequence)
     return items[len(items) // 2]
@@ -85,6 +82,35 @@ FEATURE_LAYERS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
 }
 
 
+class _FeatureTap:
+    """The mid-network activations (``FEATURE_LAYERS``) of the forward passes this thread runs inside
+    :meth:`watching`. Kept per thread: faces cloaked side by side run the same recognizer modules, and a
+    module's hook fires for every thread that runs it."""
+
+    def __init__(self, recognizers: Sequence[Recognizer]) -> None:
+        self._local = threading.local()
+        self.names = [r.name for r in recognizers if r.name in FEATURE_LAYERS]
+        self._hooks = [FEATURE_LAYERS[r.name](r.model).register_forward_hook(partial(self._keep, r.name))
+                       for r in recognizers if r.name in FEATURE_LAYERS]
+
+    def _keep(self, name: str, _module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        seen = getattr(self._local, "seen", None)
+        if seen is not None:
+            seen[name] = output
+
+    @contextmanager
+    def watching(self) -> Iterator[dict[str, torch.Tensor]]:
+        self._local.seen = seen = {}
+        try:
+            yield seen
+        finally:
+            self._local.seen = None
+
+    def close(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+
 def get_mode(name: str | Mode) -> Mode:
     if isinstance(name, Mode):
         return name
@@ -96,10 +122,15 @@ def get_mode(name: str | Mode) -> Mode:
 class EnsemblePGD:
     """Signed-gradient PGD on a photo window, against several recognizers at once."""
 
-    def __init__(self, recognizers: Sequence[Recognizer], mode: Mode, generator: torch.Generator) -> None:
+    def __init__(self, recognizers: Sequence[Recognizer], mode: Mode, generator: torch.Generator,
+                 side_by_side: bool | None = None) -> None:
+        """``side_by_side``: each recognizer on its own thread within a step; by default from
+        ``SIDE_BY_SIDE_FROM`` recognizers. Off where faces already run side by side (see
+        :mod:`bioveil.cloaking.lanes`)."""
         self.recognizers = list(recognizers)
         self.mode = mode
         self.generator = generator
+        self.side_by_side = len(self.recognizers) >= SIDE_BY_SIDE_FROM if side_by_side is None else side_by_side
         self.eot = EOT(generator, enabled=mode.eot)
         for recognizer in self.recognizers:
             recognizer.model.eval()
@@ -111,38 +142,29 @@ class EnsemblePGD:
         ``budget`` (1, 1, h, w): per-pixel L_inf bound, zero outside the face region; ``maps``:
         each recognizer's chip-to-window map (2, 3); ``owners`` and ``decoys``: unit vectors (d,).
         """
-        torch.set_flush_denormal(True)  # faster on CPU; process-wide, so set back when done (finally, below)
-        mode = self.mode
-        delta = torch.zeros_like(window)
-        captured: dict[str, torch.Tensor] = {}
-        hooks = []
+        torch.set_flush_denormal(True)  # faster on CPU; per thread, and set back when done (finally, below)
+        tap = _FeatureTap(self.recognizers if self.mode.feature_weight > 0 else ())
         clean_features: dict[str, torch.Tensor] = {}
-        if mode.feature_weight > 0:
-            for recognizer in self.recognizers:
-                if recognizer.name in FEATURE_LAYERS:
-                    layer = FEATURE_LAYERS[recognizer.name](recognizer.model)
-                    hooks.append(layer.register_forward_hook(
-                        lambda _module, _inputs, output, key=recognizer.name: captured.__setitem__(key, output)))
-            with torch.no_grad():
-                for recognizer in self.recognizers:
-                    recognizer.embed_chips(warp(window, maps[recognizer.name][None], recognizer.input_size))
-                    if recognizer.name in captured:
-                        clean_features[recognizer.name] = captured.pop(recognizer.name).detach()
         try:
-            return self._optimize(window, budget, maps, owners, decoys, delta, captured, clean_features)
+            if tap.names:
+                with torch.no_grad(), tap.watching() as seen:
+                    for recognizer in self.recognizers:
+                        recognizer.embed_chips(warp(window, maps[recognizer.name][None], recognizer.input_size))
+                clean_features = {name: output.detach() for name, output in seen.items()}
+            return self._optimize(window, budget, maps, owners, decoys, tap, clean_features)
         finally:
             torch.set_flush_denormal(False)
-            for hook in hooks:
-                hook.remove()
+            tap.close()
 
     def _optimize(self, window: torch.Tensor, budget: torch.Tensor, maps: dict[str, torch.Tensor],
-                  owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor], delta: torch.Tensor,
-                  captured: dict[str, torch.Tensor], clean_features: dict[str, torch.Tensor]) -> torch.Tensor:
+                  owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor], tap: _FeatureTap,
+                  clean_features: dict[str, torch.Tensor]) -> torch.Tensor:
         mode = self.mode
         step = budget * mode.step_ratio
-        side_by_side = len(self.recognizers) >= SIDE_BY_SIDE_FROM
+        delta = torch.zeros_like(window)
+        side_by_side = self.side_by_side
         threads_before = torch.get_num_threads()
-        pool = ThreadPoolExecutor(len(self.recognizers), "bioveil-cloak", initializer=_one_thread) if side_by_side else None
+        pool = ThreadPoolExecutor(len(self.recognizers), "bioveil-cloak", initializer=one_torch_thread) if side_by_side else None
         try:
             for index in range(mode.steps):
                 delta.requires_grad_(True)
@@ -156,11 +178,12 @@ class EnsemblePGD:
                     name = recognizer.name
                     leaf = transformed.detach().requires_grad_(True)
                     chip = warp(leaf, chip_maps[name], recognizer.input_size)
-                    embedding = F.normalize(recognizer.embed_chips(chip), dim=1)[0]
+                    with tap.watching() as seen:
+                        embedding = F.normalize(recognizer.embed_chips(chip), dim=1)[0]
                     loss = embedding @ owners[name] - mode.decoy_weight * (embedding @ decoys[name])
-                    if name in clean_features and name in captured:
+                    if name in clean_features and name in seen:
                         reference = clean_features[name]
-                        change = (captured.pop(name) - reference).pow(2).mean() / (reference.pow(2).mean() + 1e-12)
+                        change = (seen[name] - reference).pow(2).mean() / (reference.pow(2).mean() + 1e-12)
                         loss = loss - mode.feature_weight * change.sqrt()
                     (gradient,) = torch.autograd.grad(loss, leaf)
                     return gradient, loss.item()
