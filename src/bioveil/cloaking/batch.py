@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,17 @@ import numpy as np
 
 from bioveil.cloaking.attack import DEFAULT_MODE, get_mode
 from bioveil.cloaking.decoys import DecoyKind, assign_decoys, group_people
-from bioveil.cloaking.photo import CloakResult, clean_embeddings, cloak_pixels, load_recognizers
+from bioveil.cloaking.lanes import Lanes
+from bioveil.cloaking.photo import (
+    CloakResult,
+    FaceWork,
+    clean_embeddings,
+    cloak_face,
+    face_seeds,
+    face_works,
+    finish_photo,
+    load_recognizers,
+)
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR
 from bioveil.errors import BioveilError, UnexpectedError
@@ -102,6 +113,8 @@ class _Prepared:
     embeddings: dict[str, np.ndarray]
     notes: list[str]
     seconds: float
+    works: list[FaceWork | None] = field(default_factory=list)
+    failure: Exception | None = None
 
 
 def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
@@ -157,24 +170,38 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
                             rng=np.random.default_rng(settings.seed))
     bounds = np.cumsum([0, *counts])
 
+    # Every face of the batch goes to the lanes at once (one face per core, see bioveil.cloaking.lanes);
+    # photos are then finished and written in order, as their faces come back.
     for k, item in enumerate(prepared):
-        started = time.perf_counter()
-        part = slice(bounds[k], bounds[k + 1])
         try:
-            cloaked, result = cloak_pixels(
-                item.picture.pixels, item.faces, recognizers, mode, seed=settings.seed + k,
-                decoys=settings.decoys, targets={n: v[part] for n, v in targets.items()},
-                prepared=(item.maps, item.embeddings), groups=groups[part])
-            write_image(item.picture, cloaked, item.target, keep_metadata=settings.keep_metadata)
-        except BioveilError as exc:
-            log.info("%s: %s", type(exc).__name__, exc)
-            record(_failed(item.source, exc, started - item.seconds))
-            continue
-        except Exception as exc:
-            record(_unexpected(item.source, exc, started - item.seconds))
-            continue
-        record(CloakFileResult(item.source, item.target, "ok", cloak=result, notes=item.notes,
-                               seconds=item.seconds + time.perf_counter() - started))
+            item.works = face_works(item.picture.pixels, recognizers, mode, item.maps, item.embeddings,
+                                    {n: v[bounds[k] : bounds[k + 1]] for n, v in targets.items()},
+                                    face_seeds(len(item.faces), settings.seed + k))
+        except Exception as exc:  # reported in this photo's turn below
+            item.failure = exc
+    with Lanes(sum(work is not None for item in prepared for work in item.works)) as lanes:
+        pending = [[None if work is None else lanes.submit(partial(cloak_face, work, recognizers, mode))
+                    for work in item.works] for item in prepared]
+        for k, item in enumerate(prepared):
+            started = time.perf_counter()
+            try:
+                if item.failure is not None:
+                    raise item.failure
+                steps = [None if face is None else face.result() for face in pending[k]]
+                cloaked, result = finish_photo(item.picture.pixels, item.faces, recognizers, mode, item.works, steps,
+                                               (item.maps, item.embeddings), groups[bounds[k] : bounds[k + 1]],
+                                               time.perf_counter())
+                write_image(item.picture, cloaked, item.target, keep_metadata=settings.keep_metadata)
+            except BioveilError as exc:
+                log.info("%s: %s", type(exc).__name__, exc)
+                record(_failed(item.source, exc, started - item.seconds))
+                continue
+            except Exception as exc:
+                record(_unexpected(item.source, exc, started - item.seconds))
+                continue
+            result.seconds += sum(face.seconds for face in result.per_face)  # the faces' own time, on their lanes
+            record(CloakFileResult(item.source, item.target, "ok", cloak=result, notes=item.notes,
+                                   seconds=item.seconds + result.seconds))
     return batch
 
 

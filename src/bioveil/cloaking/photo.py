@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from bioveil.cloaking.attack import DEFAULT_MODE, EnsemblePGD, Mode, get_mode
 from bioveil.cloaking.budget import bounding_window, crop_quad, region_mask, ssim_floor, texture_budget
 from bioveil.cloaking.decoys import DecoyKind, assign_decoys, group_people
+from bioveil.cloaking.lanes import Lanes
 from bioveil.cloaking.quality import psnr
 from bioveil.recognition.align import warp_reference
 from bioveil.recognition.base import Recognizer, get_recognizer, parse_recognizers
@@ -106,58 +108,114 @@ def clean_embeddings(image: np.ndarray, faces: Faces, recognizers: Sequence[Reco
     return maps, embeddings
 
 
+@dataclass
+class FaceWork:
+    """One face's optimization problem: the window of the photo it may change, its per-pixel budget
+    (zero outside the union of the recognizers' crops), chip maps into the window, owner and decoy
+    embeddings, and its own seed (so a face's cloak does not depend on which thread runs it)."""
+
+    index: int
+    box: tuple[int, int, int, int]  # x1, y1, x2, y2 of the window in the photo
+    inside: np.ndarray  # (h, w, 1) bool: the face region within the window
+    window: Any  # torch (1, 3, h, w) float in [0, 255]
+    budget: Any  # torch (1, 1, h, w)
+    maps: dict[str, Any]  # recognizer -> torch (2, 3) chip-to-window map
+    owner: dict[str, Any]  # recognizer -> torch (d,) unit vector
+    target: dict[str, Any]
+    seed: int
+
+
+def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode, maps: dict[str, np.ndarray],
+               owners: dict[str, np.ndarray], targets: dict[str, np.ndarray], seeds: Sequence[int]) -> list[FaceWork | None]:
+    """A :class:`FaceWork` per face (``None`` for a face whose region is empty)."""
+    import torch
+
+    height, width = image.shape[:2]
+    works: list[FaceWork | None] = []
+    for i, seed in enumerate(seeds):
+        quads = [crop_quad(maps[r.name][i], r.input_size) for r in recognizers]
+        mask = region_mask((height, width), quads)
+        x1, y1, x2, y2 = bounding_window(mask, WINDOW_MARGIN)
+        if x2 <= x1 or y2 <= y1:
+            works.append(None)
+            continue
+        part = image[y1:y2, x1:x2]
+        budget = texture_budget(part, mode.eps) * mask[y1:y2, x1:x2]
+        local_maps = {}
+        for r in recognizers:
+            m = maps[r.name][i].copy()
+            m[:, 2] -= (x1, y1)
+            local_maps[r.name] = torch.from_numpy(m).float()
+        works.append(FaceWork(
+            i, (x1, y1, x2, y2), mask[y1:y2, x1:x2, None],
+            torch.from_numpy(np.ascontiguousarray(part)).permute(2, 0, 1)[None].float(),
+            torch.from_numpy(budget)[None, None], local_maps,
+            {r.name: torch.from_numpy(_unit(owners[r.name][i])).float() for r in recognizers},
+            {r.name: torch.from_numpy(np.asarray(targets[r.name][i], np.float32)) for r in recognizers},
+            int(seed)))
+    return works
+
+
+def cloak_face(work: FaceWork, recognizers: Sequence[Recognizer], mode: Mode,
+               side_by_side: bool | None = None) -> tuple[np.ndarray, float]:
+    """The perturbation (h, w, 3) of ``work``'s window and the seconds it took."""
+    import torch
+
+    started = time.perf_counter()
+    attack = EnsemblePGD(recognizers, mode, torch.Generator().manual_seed(work.seed), side_by_side=side_by_side)
+    step = attack(work.window, work.budget, work.maps, work.owner, work.target)
+    return step[0].permute(1, 2, 0).numpy(), time.perf_counter() - started
+
+
+def face_seeds(count: int, seed: int = 0, generator: Any = None) -> list[int]:
+    """One seed per face, drawn in face order from ``generator`` (by default seeded with ``seed``)."""
+    import torch
+
+    generator = generator or torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2**62, (count,), generator=generator).tolist() if count else []
+
+
 def cloak_pixels(image: np.ndarray, faces: Faces, recognizers: Sequence[Recognizer], mode: str | Mode = DEFAULT_MODE,
                  seed: int = 0, generator: Any = None, decoys: DecoyKind | str = DecoyKind.CONSISTENT,
                  targets: dict[str, np.ndarray] | None = None,
                  prepared: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
                  groups: np.ndarray | None = None) -> tuple[np.ndarray, CloakResult]:
-    """Cloak every face of ``image`` (RGB uint8) against ``recognizers``.
+    """Cloak every face of ``image`` (RGB uint8) against ``recognizers``; faces run side by side, one per core.
 
     ``targets``: decoys per recognizer (n, d) unit vectors, e.g. from a batch where the same person
     gets the same decoy; by default they are derived here from ``seed``. ``prepared``: chip maps and
     clean embeddings already computed by :func:`clean_embeddings`.
     """
-    import torch
-
     started = time.perf_counter()
     mode = get_mode(mode)
-    names = [r.name for r in recognizers]
-    result = CloakResult(mode.name, names, faces=faces)
     if len(faces) == 0:
-        return image.copy(), result
-    generator = generator or torch.Generator().manual_seed(seed)
+        return image.copy(), CloakResult(mode.name, [r.name for r in recognizers], faces=faces)
     maps, owners = prepared or clean_embeddings(image, faces, recognizers)
     if groups is None:
         groups = group_people(owners, {r.name: r.threshold for r in recognizers}, {r.name: r.similarity for r in recognizers})
     if targets is None:
         targets = assign_decoys(owners, groups, seed, decoys, rng=np.random.default_rng(seed))
-    attack = EnsemblePGD(recognizers, mode, generator)
-    height, width = image.shape[:2]
+    works = face_works(image, recognizers, mode, maps, owners, targets, face_seeds(len(faces), seed, generator))
+    with Lanes(sum(work is not None for work in works)) as lanes:
+        steps = [None if work is None else lanes.submit(partial(cloak_face, work, recognizers, mode)) for work in works]
+        done = [None if step is None else step.result() for step in steps]
+    return finish_photo(image, faces, recognizers, mode, works, done, (maps, owners), groups, started)
+
+
+def finish_photo(image: np.ndarray, faces: Faces, recognizers: Sequence[Recognizer], mode: Mode,
+                 works: Sequence[FaceWork | None], steps: Sequence[tuple[np.ndarray, float] | None],
+                 prepared: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], groups: np.ndarray,
+                 started: float) -> tuple[np.ndarray, CloakResult]:
+    """Put the faces' perturbations into the photo (in face order, where regions overlap the later face's
+    wins), scale it down to the SSIM floor, and measure every face against its clean self."""
+    maps, owners = prepared
+    result = CloakResult(mode.name, [r.name for r in recognizers], faces=faces)
     delta = np.zeros(image.shape, np.float32)
-    timings = []
-    for i in range(len(faces)):
-        face_started = time.perf_counter()
-        quads = [crop_quad(maps[r.name][i], r.input_size) for r in recognizers]
-        mask = region_mask((height, width), quads)
-        x1, y1, x2, y2 = bounding_window(mask, WINDOW_MARGIN)
-        if x2 <= x1 or y2 <= y1:
-            timings.append(0.0)
-            continue
-        part = image[y1:y2, x1:x2]
-        budget = texture_budget(part, mode.eps) * mask[y1:y2, x1:x2]
-        window = torch.from_numpy(np.ascontiguousarray(part)).permute(2, 0, 1)[None].float()
-        offset = np.array([x1, y1], np.float64)
-        local_maps = {}
-        for r in recognizers:
-            m = maps[r.name][i].copy()
-            m[:, 2] -= offset
-            local_maps[r.name] = torch.from_numpy(m).float()
-        owner = {r.name: torch.from_numpy(_unit(owners[r.name][i])).float() for r in recognizers}
-        target = {r.name: torch.from_numpy(np.asarray(targets[r.name][i], np.float32)) for r in recognizers}
-        step = attack(window, torch.from_numpy(budget)[None, None], local_maps, owner, target)
-        inside = mask[y1:y2, x1:x2, None]
-        delta[y1:y2, x1:x2] = np.where(inside, step[0].permute(1, 2, 0).numpy(), delta[y1:y2, x1:x2])
-        timings.append(time.perf_counter() - face_started)
+    for work, step in zip(works, steps, strict=True):
+        if work is not None and step is not None:
+            x1, y1, x2, y2 = work.box
+            delta[y1:y2, x1:x2] = np.where(work.inside, step[0], delta[y1:y2, x1:x2])
+    timings = [0.0 if step is None else step[1] for step in steps]
     # SSIM and PSNR from the window the perturbation touches (the rest is identical): no whole-image copies.
     cloaked, scale, result.ssim = ssim_floor(image, delta, mode.ssim_floor)
     result.scale = scale
@@ -193,4 +251,5 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-__all__ = ["CloakResult", "FaceCloak", "clean_embeddings", "cloak_pixels", "load_recognizers"]
+__all__ = ["CloakResult", "FaceCloak", "FaceWork", "clean_embeddings", "cloak_face", "cloak_pixels", "face_seeds",
+           "face_works", "finish_photo", "load_recognizers"]
