@@ -7,8 +7,9 @@ aligns each protected face where the clean one is, and identifies it, with no tr
 JPEG q85 and after downscaling by 2. PSR = 1 - rank-1 identification rate of the cloaked photos
 (evasion); the poisoning PSR (cloaked photos enrolled, clean ones as queries) is printed too. Also:
 whole-image SSIM and PSNR of the written files, seconds per face (the batch's wall time over its
-faces, as a folder sees it; and each photo's own time, which is longer when faces run side by side). ``--loo``: leave-one-out
-transfer, cloaking with two recognizers and measuring the third, for each choice of the third.
+faces, as a folder sees it; and each photo's own time, which is longer when faces run side by side).
+``--loo``: leave-one-out transfer, cloaking with two recognizers and measuring the third, for each
+choice of the third.
 ``--transforms`` adds others, such as the ``purify_*`` ones: a tracker that expects cloaks and washes
 every photo first (heavy JPEG, down-and-up resizing, non-local-means denoising); the uncloaked photos
 go through the same transforms, so a purifier that hurts recognition itself shows as PSR uncloaked.

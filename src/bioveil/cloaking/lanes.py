@@ -4,8 +4,9 @@ A cloak's step runs three recognizers' forward and backward passes on batch-1 ch
 cores poorly. A single face therefore runs them side by side within each step (see
 :mod:`bioveil.cloaking.attack`), but the step then waits for its slowest network (FaceNet) while a
 core idles. With two faces or more, whole faces run side by side instead, one lane per core, so
-both cores stay busy: on 2 cores, 6 LFW faces took 4.0-4.7 s a face this way against 5.8-6.1 one
-after another (each face then takes about twice as long from start to end).
+both cores stay busy: on 2 cores, ``bench/cloak.py`` (24 LFW faces, balanced) took 4.84 s a face this
+way against 6.14 one after another, in one sitting; each face then takes about twice as long from
+its start to its end.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class Deferred(Generic[R]):
         self._value: R | None = None
 
     def result(self) -> R:
+        """Run the call the first time (if it raises, the next call runs it again, as nothing was kept)."""
         if self._function is not None:
-            function, self._function = self._function, None
-            self._value = function()
+            self._value = self._function()
+            self._function = None
         return self._value  # type: ignore[return-value]
