@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import bioveil
 from bioveil.cloaking.attack import get_mode
 from bioveil.cloaking.decoys import assign_decoys, group_people
-from bioveil.cloaking.lanes import Lanes
+from bioveil.cloaking.lanes import Lanes, one_torch_thread
 from bioveil.cloaking.photo import clean_embeddings, cloak_face, face_seeds, face_works, load_recognizers
 from bioveil.media.image import read_image
 
@@ -45,9 +46,13 @@ def test_faces_on_lanes_get_the_same_cloak_as_one_at_a_time(photo, recognizers):
         one_at_a_time = [lanes.submit(partial(cloak_face, work, recognizers, mode)).result()[0] for work in works]
         futures = [lanes.submit(partial(cloak_face, work, recognizers, mode)) for work in works]
         side_by_side = [future.result()[0] for future in futures]
-    for alone, together in zip(one_at_a_time, side_by_side, strict=True):
+    # A lone face's networks on two threads (FaceNet, then dlib and SFace in turn), from a one-thread caller.
+    with ThreadPoolExecutor(1, initializer=one_torch_thread) as caller:
+        networks_apart = [caller.submit(cloak_face, work, recognizers, mode, side_by_side=True).result()[0] for work in works]
+    for alone, together, apart in zip(one_at_a_time, side_by_side, networks_apart, strict=True):
         assert np.abs(alone).max() > 1
         np.testing.assert_array_equal(together, alone)
+        np.testing.assert_array_equal(apart, alone)
 
 
 @pytest.mark.data

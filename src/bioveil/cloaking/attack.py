@@ -68,12 +68,18 @@ DEFAULT_MODE = "balanced"
 # step by step did worse (0.82). See BENCHMARKS.md.
 GRADIENT_WEIGHTS: dict[str, float] = {"sface": 2.0}
 
-# With this many recognizers or more, each runs its forward and backward pass on its own thread with one
-# intra-op thread, instead of one after another with all threads: small batch-1 convolutions use two cores
+# With this many recognizers or more, their forward and backward passes run side by side on threads with one
+# intra-op thread each, instead of one after another with all threads: small batch-1 convolutions use two cores
 # poorly. Measured on 2 cores, per step: all three 116 ms side by side against 155 ms in turn; but a pair
 # is slower side by side (dlib + SFace 72 against 62 ms, FaceNet + dlib 106 against 96): the larger network
 # sets the pace.
 SIDE_BY_SIDE_FROM = 3
+# Side by side, the costliest network gets a thread of its own and the others run in turn on a second one, so
+# two threads share two cores. A lone face, 4 LFW photos, balanced, four runs each, alternating, on 2 cores:
+# 5.62, 5.44, 5.74 and 5.82 s a face, against 6.78, 6.42, 6.11 and 5.92 with a thread per network (10% less
+# on average; the machine drifted between the pairs). The cloak is the same: each network still runs on one
+# thread, and the gradients are summed in recognizer order.
+ALONE = "facenet"
 
 
 def _middle(sequence: Any) -> Any:
@@ -118,6 +124,14 @@ class _FeatureTap:
             hook.remove()
 
 
+def _workers(recognizers: Sequence[Recognizer]) -> list[list[Recognizer]]:
+    """Who runs on which side-by-side thread: ``ALONE`` on its own and the rest in turn, when it is among
+    three or more; else one thread each."""
+    alone = [r for r in recognizers if r.name == ALONE]
+    rest = [r for r in recognizers if r.name != ALONE]
+    return [alone, rest] if alone and len(rest) >= 2 else [[r] for r in recognizers]
+
+
 def get_mode(name: str | Mode) -> Mode:
     if isinstance(name, Mode):
         return name
@@ -131,7 +145,7 @@ class EnsemblePGD:
 
     def __init__(self, recognizers: Sequence[Recognizer], mode: Mode, generator: torch.Generator,
                  side_by_side: bool | None = None) -> None:
-        """``side_by_side``: each recognizer on its own thread within a step; by default from
+        """``side_by_side``: the recognizers on two threads or more within a step (see ``ALONE``); by default from
         ``SIDE_BY_SIDE_FROM`` recognizers. Off where faces already run side by side (see
         :mod:`bioveil.cloaking.lanes`)."""
         self.recognizers = list(recognizers)
@@ -171,7 +185,8 @@ class EnsemblePGD:
         delta = torch.zeros_like(window)
         side_by_side = self.side_by_side
         threads_before = torch.get_num_threads()
-        pool = ThreadPoolExecutor(len(self.recognizers), "bioveil-cloak", initializer=one_torch_thread) if side_by_side else None
+        workers = _workers(self.recognizers)
+        pool = ThreadPoolExecutor(len(workers), "bioveil-cloak", initializer=one_torch_thread) if side_by_side else None
         try:
             for index in range(mode.steps):
                 delta.requires_grad_(True)
@@ -195,7 +210,12 @@ class EnsemblePGD:
                     (gradient,) = torch.autograd.grad(loss, leaf)
                     return gradient, loss.item()
 
-                results = list(pool.map(loss_gradient, self.recognizers) if pool else map(loss_gradient, self.recognizers))
+                if pool:
+                    done = {r.name: out for group in pool.map(lambda group: [(r, loss_gradient(r)) for r in group], workers)
+                            for r, out in group}
+                    results = [done[r.name] for r in self.recognizers]
+                else:
+                    results = [loss_gradient(r) for r in self.recognizers]
                 total = torch.zeros_like(window)
                 for recognizer, (gradient_out, _loss) in zip(self.recognizers, results, strict=True):
                     # through the upload-like transformation, then normalized and weighted
