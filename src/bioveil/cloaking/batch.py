@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,11 @@ from bioveil.cloaking.photo import (
     CloakResult,
     FaceWork,
     clean_embeddings,
-    cloak_face,
     face_seeds,
     face_works,
     finish_photo,
     load_recognizers,
+    submit_faces,
 )
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR
@@ -180,8 +179,7 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
         except Exception as exc:  # reported in this photo's turn below
             item.failure = exc
     with Lanes(sum(work is not None for item in prepared for work in item.works)) as lanes:
-        pending = [[None if work is None else lanes.submit(partial(cloak_face, work, recognizers, mode))
-                    for work in item.works] for item in prepared]
+        pending = [submit_faces(lanes, item.works, recognizers, mode) for item in prepared]
         for k, item in enumerate(prepared):
             started = time.perf_counter()
             try:

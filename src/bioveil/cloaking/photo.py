@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 from bioveil.cloaking.attack import DEFAULT_MODE, EnsemblePGD, Mode, get_mode
 from bioveil.cloaking.budget import bounding_window, crop_quad, region_mask, ssim_floor, texture_budget
 from bioveil.cloaking.decoys import DecoyKind, assign_decoys, group_people
-from bioveil.cloaking.lanes import Lanes
+from bioveil.cloaking.lanes import Deferred, Lanes
 from bioveil.cloaking.quality import psnr
 from bioveil.recognition.align import warp_reference
 from bioveil.recognition.base import Recognizer, get_recognizer, parse_recognizers
@@ -114,7 +115,6 @@ class FaceWork:
     (zero outside the union of the recognizers' crops), chip maps into the window, owner and decoy
     embeddings, and its own seed (so a face's cloak does not depend on which thread runs it)."""
 
-    index: int
     box: tuple[int, int, int, int]  # x1, y1, x2, y2 of the window in the photo
     inside: np.ndarray  # (h, w, 1) bool: the face region within the window
     window: Any  # torch (1, 3, h, w) float in [0, 255]
@@ -147,7 +147,7 @@ def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode,
             m[:, 2] -= (x1, y1)
             local_maps[r.name] = torch.from_numpy(m).float()
         works.append(FaceWork(
-            i, (x1, y1, x2, y2), mask[y1:y2, x1:x2, None],
+            (x1, y1, x2, y2), mask[y1:y2, x1:x2, None],
             torch.from_numpy(np.ascontiguousarray(part)).permute(2, 0, 1)[None].float(),
             torch.from_numpy(budget)[None, None], local_maps,
             {r.name: torch.from_numpy(_unit(owners[r.name][i])).float() for r in recognizers},
@@ -165,6 +165,12 @@ def cloak_face(work: FaceWork, recognizers: Sequence[Recognizer], mode: Mode,
     attack = EnsemblePGD(recognizers, mode, torch.Generator().manual_seed(work.seed), side_by_side=side_by_side)
     step = attack(work.window, work.budget, work.maps, work.owner, work.target)
     return step[0].permute(1, 2, 0).numpy(), time.perf_counter() - started
+
+
+def submit_faces(lanes: Lanes, works: Sequence[FaceWork | None], recognizers: Sequence[Recognizer],
+                 mode: Mode) -> list[Future[tuple[np.ndarray, float]] | Deferred[tuple[np.ndarray, float]] | None]:
+    """:func:`cloak_face` of each face on ``lanes`` (``None`` for a face without a region), in face order."""
+    return [None if work is None else lanes.submit(partial(cloak_face, work, recognizers, mode)) for work in works]
 
 
 def face_seeds(count: int, seed: int = 0, generator: Any = None) -> list[int]:
@@ -197,8 +203,7 @@ def cloak_pixels(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
         targets = assign_decoys(owners, groups, seed, decoys, rng=np.random.default_rng(seed))
     works = face_works(image, recognizers, mode, maps, owners, targets, face_seeds(len(faces), seed, generator))
     with Lanes(sum(work is not None for work in works)) as lanes:
-        steps = [None if work is None else lanes.submit(partial(cloak_face, work, recognizers, mode)) for work in works]
-        done = [None if step is None else step.result() for step in steps]
+        done = [None if step is None else step.result() for step in submit_faces(lanes, works, recognizers, mode)]
     return finish_photo(image, faces, recognizers, mode, works, done, (maps, owners), groups, started)
 
 
@@ -252,4 +257,4 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["CloakResult", "FaceCloak", "FaceWork", "clean_embeddings", "cloak_face", "cloak_pixels", "face_seeds",
-           "face_works", "finish_photo", "load_recognizers"]
+           "face_works", "finish_photo", "load_recognizers", "submit_faces"]
