@@ -9,7 +9,9 @@ JPEG q85 and after downscaling by 2. PSR = 1 - rank-1 identification rate of the
 whole-image SSIM and PSNR of the written files, seconds per face (the batch's wall time over its
 faces, as a folder sees it; and each photo's own time, which is longer when faces run side by side).
 ``--loo``: leave-one-out transfer, cloaking with two recognizers and measuring the third, for each
-choice of the third.
+choice of the third (``--loo sface``: only that one; ``--no-ensemble`` skips the ensemble of three).
+``--validation`` picks the people halfway between the default picks (nothing was tuned on them);
+``--offset F`` shifts the picks by F of a step, for further sets of people to try changes on.
 ``--transforms`` adds others, such as the ``purify_*`` ones: a tracker that expects cloaks and washes
 every photo first (heavy JPEG, down-and-up resizing, non-local-means denoising); the uncloaked photos
 go through the same transforms, so a purifier that hurts recognition itself shows as PSR uncloaked.
@@ -20,7 +22,7 @@ clean face is (oracle); transform names are those of :mod:`bioveil.evaluation.tr
 the (transformed) photo, then dlib C++ (its 5-point shape predictor, ``get_face_chip``,
 ``face_recognition_model_v1``) and SFace through onnxruntime (OpenCV's alignment of YuNet's landmarks).
 
-    .venv/bin/python bench/cloak.py [--people 20] [--mode balanced] [--loo] [--reference] [--json FILE]
+    .venv/bin/python bench/cloak.py [--people 20] [--mode balanced] [--loo [NAMES]] [--reference] [--json FILE]
 """
 
 from __future__ import annotations
@@ -50,12 +52,15 @@ DISTRACTORS = 300
 GALLERY_PHOTOS = 5
 
 
-def build_folders(root: Path, people: int, validation: bool = False) -> list[str]:
+def build_folders(root: Path, people: int, validation: bool = False, offset: float = 0.0) -> list[str]:
+    """``offset``: the picks moved by this share of a step towards the next (``validation``: halfway, one fewer)."""
     identities = DATA / "lfw" / "identities"
     eligible = [p for p in sorted(identities.iterdir()) if len(list(p.glob("*.jpg"))) >= GALLERY_PHOTOS + 1]
     picks = np.linspace(0, len(eligible) - 1, min(people, len(eligible)))
     if validation:  # the people halfway between the default picks, on which nothing was tuned
-        picks = (picks[:-1] + picks[1:]) / 2
+        offset = 0.5
+    if offset:
+        picks = picks[:-1] + offset * np.diff(picks)
     chosen = [eligible[int(i)] for i in picks]
     for person in chosen:
         photos = sorted(person.glob("*.jpg"))
@@ -198,28 +203,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--mode", default="balanced", choices=("fast", "balanced", "strong"))
-    parser.add_argument("--loo", action="store_true", help="also leave-one-out transfer (cloak with two, measure the third)")
+    parser.add_argument("--loo", nargs="?", const=",".join(RECOGNIZERS), default="",
+                        help="also leave-one-out transfer (cloak with two, measure the third); optionally which to hold out")
+    parser.add_argument("--no-ensemble", action="store_true", help="skip the ensemble of three (with --loo)")
     parser.add_argument("--reference", action="store_true",
                         help="also dlib C++ and SFace through onnxruntime, every photo re-detected by YuNet")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
     parser.add_argument("--validation", action="store_true",
                         help="other people than the default set (the modes' settings were tuned on the default set)")
+    parser.add_argument("--offset", type=float, default=0.0,
+                        help="move the picks by this share of a step (0.5 is --validation)")
     parser.add_argument("--keep", type=Path, help="keep the folders here instead of a temporary folder")
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
                         help="names from bioveil.evaluation.transforms, comma-separated (default: %(default)s); "
                         "the uncloaked photos are measured under them too")
     args = parser.parse_args()
     transforms = tuple(parse_transforms(args.transforms))
+    held_out = [name for name in args.loo.split(",") if name]
+    if unknown := set(held_out) - set(RECOGNIZERS):
+        parser.error(f"--loo: unknown recognizers {sorted(unknown)}; pick from {','.join(RECOGNIZERS)}")
+    if args.no_ensemble and not held_out:
+        parser.error("--no-ensemble leaves nothing to run without --loo")
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bioveil-cloak-") as temporary:
         root = args.keep or Path(temporary)
         root.mkdir(parents=True, exist_ok=True)
-        people = build_folders(root, args.people, args.validation)
+        people = build_folders(root, args.people, args.validation, args.offset)
         print(f"{len(people)} people, mode {args.mode}, gallery: 5 clean photos each + {DISTRACTORS} distractors", flush=True)
-        runs = {"ensemble": cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS, transforms,
-                                              uncloaked=True)}
-        print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
-        if args.reference:
+        runs: dict[str, Any] = {}
+        if not args.no_ensemble:
+            runs["ensemble"] = cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS, transforms,
+                                                 uncloaked=True)
+            print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
+        if args.reference and not args.no_ensemble:
             runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes", transforms)
             runs["ensemble"]["reference_psr"] = reference_psr(root, root / "cloaked", transforms)
             print(f"\nreference systems (YuNet re-detection; PSR {' / '.join(transforms)}; uncloaked in brackets):")
@@ -227,12 +243,11 @@ def main() -> int:
                 clean = runs["ensemble"]["reference_psr_uncloaked"][name]
                 print(f"  {name} ({'dlib C++' if name == 'dlib' else 'onnxruntime'}): "
                       + " / ".join(f"{values[t]:.2f} ({clean[t]:.2f})" for t in transforms), flush=True)
-        if args.loo:
-            for held_out in RECOGNIZERS:
-                used = tuple(n for n in RECOGNIZERS if n != held_out)
-                run = cloak_and_measure(root, root / f"loo_{held_out}", args.mode, used, (held_out,), transforms)
-                runs[f"loo_{held_out}"] = run
-                print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {held_out}", run), flush=True)
+        for name in held_out:
+            used = tuple(n for n in RECOGNIZERS if n != name)
+            run = cloak_and_measure(root, root / f"loo_{name}", args.mode, used, (name,), transforms)
+            runs[f"loo_{name}"] = run
+            print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {name}", run), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"people": people, "runs": runs}, indent=2))
     return 0
