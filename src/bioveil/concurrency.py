@@ -3,6 +3,7 @@ order), and keeping libraries' own thread pools out of the way."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system has one (a container or
+    ``taskset`` can leave fewer than the machine has), else the machine's count; at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def map_in_order(function: Callable[[T], R], items: Iterable[T], workers: int, name: str) -> Iterator[R]:

@@ -11,12 +11,13 @@ its start to its end.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from types import TracebackType
 from typing import Generic, TypeVar
+
+from bioveil.concurrency import usable_cores
 
 R = TypeVar("R")
 
@@ -34,7 +35,7 @@ def cores() -> int:
     """The cores PyTorch would use here (its intra-op default), at least 1."""
     import torch
 
-    return max(1, min(torch.get_num_threads(), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    return max(1, min(torch.get_num_threads(), usable_cores()))
 
 
 class Lanes:

@@ -10,12 +10,12 @@ Figures for these choices, on all of WIDER FACE val: ``bench/wider_coverage.py``
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bioveil.concurrency import usable_cores
 from bioveil.detection.base import detect_at_scale, get_detector, register_detector
 from bioveil.detection.boxes import merge_overlapping
 from bioveil.types import Faces
@@ -60,7 +60,7 @@ _POOL: ThreadPoolExecutor | None = None
 def _passes_pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bioveil-detect")
+        _POOL = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="bioveil-detect")
     return _POOL
 
 

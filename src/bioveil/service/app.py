@@ -8,7 +8,6 @@ not exist. Every state change and its ledger entry commit in one transaction.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -24,6 +23,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bioveil import __version__
+from bioveil.concurrency import usable_cores
 from bioveil.errors import InvalidOptionError
 from bioveil.service import db, schemas
 from bioveil.service.auth import NONCE, PRINCIPAL, WINDOW, AuthenticationFailed, Principal, check_signature
@@ -132,7 +132,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     key_file = settings.key_file or (Path(url.removeprefix("sqlite:///")).with_name("service_key.pem")
                                      if url.startswith("sqlite:///") else Path.home() / ".local/share/bioveil/service_key.pem")
     key = load_or_create_key(key_file)
-    face_workers = settings.face_workers or os.cpu_count() or 1
+    face_workers = settings.face_workers or usable_cores()
     state = VaultState(engine, key, Ledger(key), RateLimiter(settings.verify_rate, settings.verify_burst),
                        threading.BoundedSemaphore(face_workers))
     app = FastAPI(title="bioveil vault", version=__version__,
