@@ -224,6 +224,10 @@ def main() -> int:
         parser.error(f"--loo: unknown recognizers {sorted(unknown)}; pick from {','.join(RECOGNIZERS)}")
     if args.no_ensemble and not held_out:
         parser.error("--no-ensemble leaves nothing to run without --loo")
+    if args.no_ensemble and args.reference:
+        parser.error("--reference measures the ensemble of three: drop --no-ensemble")
+    if args.validation and args.offset:
+        parser.error("--validation is --offset 0.5: give one of them")
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bioveil-cloak-") as temporary:
         root = args.keep or Path(temporary)
@@ -235,7 +239,7 @@ def main() -> int:
             runs["ensemble"] = cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS, transforms,
                                                  uncloaked=True)
             print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
-        if args.reference and not args.no_ensemble:
+        if args.reference:
             runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes", transforms)
             runs["ensemble"]["reference_psr"] = reference_psr(root, root / "cloaked", transforms)
             print(f"\nreference systems (YuNet re-detection; PSR {' / '.join(transforms)}; uncloaked in brackets):")

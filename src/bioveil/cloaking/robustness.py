@@ -4,10 +4,10 @@ Each optimization step draws one of: nothing, a real JPEG round trip (forward pa
 codec, gradient passed straight through), a random down-up resize (0.4-0.9x, antialiased), or a
 Gaussian blur; and jitters each recognizer's crop by a random shift (+-8 chip px), scale (+-16%) and
 rotation (+-16 degrees), as a tracker's own detector and alignment would land elsewhere. Wide jitter is
-what carries the cloak to recognizers outside the ensemble: with SFace held out, on 39 LFW people
-nothing else was tuned on, PSR (none / JPEG q85 / down 2) went from 0.77 / 0.67 / 0.46 at +-3 px, 6%,
-6 degrees to 0.85 / 0.82 / 0.62 (widths swept there: 4.5, 6, 8 and 11 px with scale and rotation in
-step; 11 px did worse). See BENCHMARKS.md.
+what carries the cloak to recognizers outside the ensemble. The width was picked on 39 LFW people
+(4.5, 6, 8 and 11 px, scale and rotation in step; 11 did worse); on 39 others, with SFace held out, PSR
+(none / JPEG q85 / down 2) went from 0.69 / 0.67 / 0.41 at +-3 px, 6%, 6 degrees to 0.85 / 0.77 /
+0.56. See BENCHMARKS.md.
 """
 
 from __future__ import annotations
