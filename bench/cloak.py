@@ -41,9 +41,11 @@ import numpy as np
 
 from bioveil.cloaking.batch import CloakSettings, cloak_batch
 from bioveil.cloaking.quality import psnr, ssim
+from bioveil.errors import UnknownNameError
 from bioveil.evaluation.protection import evaluate_protection
 from bioveil.evaluation.transforms import parse_transforms
 from bioveil.media.image import read_image
+from bioveil.recognition.base import parse_recognizers
 
 DATA = Path(os.environ.get("BIOVEIL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RECOGNIZERS = ("dlib", "facenet", "sface")
@@ -219,9 +221,10 @@ def main() -> int:
                         "the uncloaked photos are measured under them too")
     args = parser.parse_args()
     transforms = tuple(parse_transforms(args.transforms))
-    held_out = [name for name in args.loo.split(",") if name]
-    if unknown := set(held_out) - set(RECOGNIZERS):
-        parser.error(f"--loo: unknown recognizers {sorted(unknown)}; pick from {','.join(RECOGNIZERS)}")
+    try:
+        held_out = parse_recognizers(args.loo) if args.loo else []
+    except UnknownNameError as error:
+        parser.error(f"--loo: {error}")
     if args.no_ensemble and not held_out:
         parser.error("--no-ensemble leaves nothing to run without --loo")
     if args.no_ensemble and args.reference:
