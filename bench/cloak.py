@@ -11,7 +11,9 @@ faces, as a folder sees it; and each photo's own time, which is longer when face
 ``--loo``: leave-one-out transfer, cloaking with two recognizers and measuring the third, for each
 choice of the third (``--loo sface``: only that one; ``--no-ensemble`` skips the ensemble of three).
 ``--validation`` picks the people halfway between the default picks (nothing was tuned on them);
-``--offset F`` shifts the picks by F of a step, for further sets of people to try changes on.
+``--offset F`` shifts the picks by F of a step, for further sets of people to try changes on;
+``--unpicked`` takes the people in none of the sets in ``PICKED`` (on which changes were tried), and
+``--seed N`` changes the cloak's random draws and decoys, to see how far chance moves a figure.
 ``--transforms`` adds others, such as the ``purify_*`` ones: a tracker that expects cloaks and washes
 every photo first (heavy JPEG, down-and-up resizing, non-local-means denoising); the uncloaked photos
 go through the same transforms, so a purifier that hurts recognition itself shows as PSR uncloaked.
@@ -52,18 +54,27 @@ RECOGNIZERS = ("dlib", "facenet", "sface")
 TRANSFORMS = ("none", "jpeg85", "down2")  # the default; --transforms for others
 DISTRACTORS = 300
 GALLERY_PHOTOS = 5
+# (--people, --offset) of every set a change has been tried or picked on; --unpicked takes the others.
+PICKED = ((20, 0.0), (20, 0.5), (40, 0.15), (40, 0.3), (40, 0.7), (40, 0.85))
 
 
-def build_folders(root: Path, people: int, validation: bool = False, offset: float = 0.0) -> list[str]:
-    """``offset``: the picks moved by this share of a step towards the next (``validation``: halfway, one fewer)."""
-    identities = DATA / "lfw" / "identities"
-    eligible = [p for p in sorted(identities.iterdir()) if len(list(p.glob("*.jpg"))) >= GALLERY_PHOTOS + 1]
+def pick(eligible: list[Path], people: int, offset: float = 0.0) -> list[Path]:
+    """``people`` spread evenly over ``eligible``; ``offset``: moved by this share of a step (one fewer)."""
     picks = np.linspace(0, len(eligible) - 1, min(people, len(eligible)))
-    if validation:  # the people halfway between the default picks, on which nothing was tuned
-        offset = 0.5
     if offset:
         picks = picks[:-1] + offset * np.diff(picks)
-    chosen = [eligible[int(i)] for i in picks]
+    return [eligible[int(i)] for i in picks]
+
+
+def build_folders(root: Path, people: int, validation: bool = False, offset: float = 0.0,
+                  unpicked: bool = False) -> list[str]:
+    """``validation``: ``offset`` 0.5; ``unpicked``: from the people in none of the ``PICKED`` sets."""
+    identities = DATA / "lfw" / "identities"
+    eligible = [p for p in sorted(identities.iterdir()) if len(list(p.glob("*.jpg"))) >= GALLERY_PHOTOS + 1]
+    if unpicked:
+        used = {p for size, shift in PICKED for p in pick(eligible, size, shift)}
+        eligible = [p for p in eligible if p not in used]
+    chosen = pick(eligible, people, 0.5 if validation else offset)
     for person in chosen:
         photos = sorted(person.glob("*.jpg"))
         probe = next(p for p in photos if p.stem.endswith("_0001"))
@@ -83,9 +94,9 @@ def build_folders(root: Path, people: int, validation: bool = False, offset: flo
 
 def cloak_and_measure(root: Path, out: Path, mode: str, recognizers: tuple[str, ...],
                       measured: tuple[str, ...], transforms: tuple[str, ...] = TRANSFORMS,
-                      uncloaked: bool = False) -> dict[str, Any]:
+                      uncloaked: bool = False, seed: int = 0) -> dict[str, Any]:
     started = time.perf_counter()
-    batch = cloak_batch([root / "probes"], out, CloakSettings(mode=mode, recognizers=recognizers))
+    batch = cloak_batch([root / "probes"], out, CloakSettings(mode=mode, recognizers=recognizers, seed=seed))
     wall = time.perf_counter() - started
     failures = [(str(r.input), r.message) for r in batch.failures]
     ssims, psnrs, face_seconds = [], [], []
@@ -215,6 +226,9 @@ def main() -> int:
                         help="other people than the default set (the modes' settings were tuned on the default set)")
     parser.add_argument("--offset", type=float, default=0.0,
                         help="move the picks by this share of a step (0.5 is --validation)")
+    parser.add_argument("--unpicked", action="store_true",
+                        help="pick from the people in none of the sets changes were tried on (PICKED)")
+    parser.add_argument("--seed", type=int, default=0, help="the cloak's seed (random draws and decoys)")
     parser.add_argument("--keep", type=Path, help="keep the folders here instead of a temporary folder")
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
                         help="names from bioveil.evaluation.transforms, comma-separated (default: %(default)s); "
@@ -231,16 +245,18 @@ def main() -> int:
         parser.error("--reference measures the ensemble of three: drop --no-ensemble")
     if args.validation and args.offset:
         parser.error("--validation is --offset 0.5: give one of them")
+    if args.unpicked and args.validation:
+        parser.error("--unpicked picks its own people: drop --validation")
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bioveil-cloak-") as temporary:
         root = args.keep or Path(temporary)
         root.mkdir(parents=True, exist_ok=True)
-        people = build_folders(root, args.people, args.validation, args.offset)
+        people = build_folders(root, args.people, args.validation, args.offset, args.unpicked)
         print(f"{len(people)} people, mode {args.mode}, gallery: 5 clean photos each + {DISTRACTORS} distractors", flush=True)
         runs: dict[str, Any] = {}
         if not args.no_ensemble:
             runs["ensemble"] = cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS, transforms,
-                                                 uncloaked=True)
+                                                 uncloaked=True, seed=args.seed)
             print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
         if args.reference:
             runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes", transforms)
@@ -252,7 +268,7 @@ def main() -> int:
                       + " / ".join(f"{values[t]:.2f} ({clean[t]:.2f})" for t in transforms), flush=True)
         for name in held_out:
             used = tuple(n for n in RECOGNIZERS if n != name)
-            run = cloak_and_measure(root, root / f"loo_{name}", args.mode, used, (name,), transforms)
+            run = cloak_and_measure(root, root / f"loo_{name}", args.mode, used, (name,), transforms, seed=args.seed)
             runs[f"loo_{name}"] = run
             print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {name}", run), flush=True)
     if args.json:
