@@ -7,7 +7,8 @@ aligns each protected face where the clean one is, and identifies it, with no tr
 JPEG q85 and after downscaling by 2. PSR = 1 - rank-1 identification rate of the cloaked photos
 (evasion); the poisoning PSR (cloaked photos enrolled, clean ones as queries) is printed too. Also:
 whole-image SSIM and PSNR of the written files, seconds per face (the batch's wall time over its
-faces, as a folder sees it; and each photo's own time, which is longer when faces run side by side).
+faces, as a folder sees it; and each photo's own time, which is longer when faces run side by side), and the
+same as a multiple of a yardstick of the machine's speed measured in the same run (``yardstick``).
 ``--loo``: leave-one-out transfer, cloaking with two recognizers and measuring the third, for each
 choice of the third (``--loo sface``: only that one; ``--no-ensemble`` skips the ensemble of three).
 ``--validation`` picks the people halfway between the default picks (nothing was tuned on them);
@@ -192,7 +193,33 @@ def reference_psr(root: Path, out: Path, transforms: tuple[str, ...] = TRANSFORM
     return out_psr
 
 
-def table(title: str, run: dict[str, Any]) -> str:
+def yardstick(repeats: int = 15) -> float:
+    """Seconds of one cloak step's network work on one thread: a forward and a backward pass of one chip through
+    each of the three recognizers (median of ``repeats``, after two warm-ups). This machine's speed drifts by 2x
+    between sessions, so a time a face is best compared as a multiple of this, measured in the same run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from bioveil.cloaking.lanes import one_torch_thread
+    from bioveil.recognition.base import get_recognizer
+
+    recognizers = [get_recognizer(name) for name in RECOGNIZERS]
+    generator = torch.Generator().manual_seed(0)
+    chips = [255 * torch.rand((1, 3, r.input_size, r.input_size), generator=generator) for r in recognizers]
+
+    def once() -> float:
+        started = time.perf_counter()
+        for recognizer, chip in zip(recognizers, chips, strict=True):
+            recognizer.embed_chips(chip.clone().requires_grad_(True)).sum().backward()
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(1, initializer=one_torch_thread) as pool:
+        times = [pool.submit(once).result() for _ in range(repeats + 2)][2:]
+    return float(np.median(times))
+
+
+def table(title: str, run: dict[str, Any], yardstick_seconds: float) -> str:
     transforms = run["transforms"]
     lines = [f"## {title}", "", "| recognizer | PSR uncloaked | " + " | ".join(f"PSR {t}" for t in transforms)
              + " | poisoning PSR none |", "|---|---|" + "---|" * len(transforms) + "---|"]
@@ -206,7 +233,8 @@ def table(title: str, run: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"SSIM mean {run['ssim']['mean']:.4f} (min {run['ssim']['min']:.4f}); "
                      f"PSNR mean {run['psnr']['mean']:.2f} dB (min {run['psnr']['min']:.2f}); "
-                     f"s/face {run['wall_seconds_per_face']:.2f} (batch wall time / {run['faces']} faces); "
+                     f"s/face {run['wall_seconds_per_face']:.2f} (batch wall time / {run['faces']} faces; "
+                     f"{run['wall_seconds_per_face'] / yardstick_seconds:.0f} yardsticks); "
                      f"one photo's own time a face, mean {run['seconds_per_face']['mean']:.2f} "
                      f"(max {run['seconds_per_face']['max']:.2f}); photos {run['photos']}, failures {len(run['failures'])}")
     return "\n".join(lines)
@@ -253,11 +281,14 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
         people = build_folders(root, args.people, args.validation, args.offset, args.unpicked)
         print(f"{len(people)} people, mode {args.mode}, gallery: 5 clean photos each + {DISTRACTORS} distractors", flush=True)
+        seconds = yardstick()
+        print(f"yardstick {seconds:.3f} s: one chip forward and backward through the three recognizers, one thread",
+              flush=True)
         runs: dict[str, Any] = {}
         if not args.no_ensemble:
             runs["ensemble"] = cloak_and_measure(root, root / "cloaked", args.mode, RECOGNIZERS, RECOGNIZERS, transforms,
                                                  uncloaked=True, seed=args.seed)
-            print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"]), flush=True)
+            print(table(f"ensemble {','.join(RECOGNIZERS)} ({args.mode})", runs["ensemble"], seconds), flush=True)
         if args.reference:
             runs["ensemble"]["reference_psr_uncloaked"] = reference_psr(root, root / "probes", transforms)
             runs["ensemble"]["reference_psr"] = reference_psr(root, root / "cloaked", transforms)
@@ -270,9 +301,9 @@ def main() -> int:
             used = tuple(n for n in RECOGNIZERS if n != name)
             run = cloak_and_measure(root, root / f"loo_{name}", args.mode, used, (name,), transforms, seed=args.seed)
             runs[f"loo_{name}"] = run
-            print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {name}", run), flush=True)
+            print(table(f"leave-one-out: cloaked with {','.join(used)}, measured on {name}", run, seconds), flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"people": people, "runs": runs}, indent=2))
+        args.json.write_text(json.dumps({"people": people, "yardstick_seconds": seconds, "runs": runs}, indent=2))
     return 0
 
 
