@@ -45,7 +45,8 @@ class EOTSettings:
     kinds: tuple[tuple[str, int], ...] = KIND_WEIGHTS  # (kind, weight): how often each is drawn
 
     def __post_init__(self) -> None:
-        if not self.kinds or any(kind not in KINDS or weight < 1 for kind, weight in self.kinds):
+        if not self.kinds or any(kind not in KINDS or not isinstance(weight, int) or weight < 1
+                                 for kind, weight in self.kinds):
             raise InvalidOptionError(f"EOT kinds must be (name, weight) pairs with a name from {', '.join(KINDS)} "
                                      f"and a whole weight of at least 1; got {self.kinds}")
 
