@@ -29,7 +29,7 @@ def test_a_kind_of_weight_one_alone_is_always_drawn():
 
 
 @pytest.mark.parametrize("kinds", [(("sharpen", 1),), (("jpeg", 0),), (("jpeg", 1.5),), ()])
-def test_unknown_kinds_and_weights_below_one_are_refused(kinds):
+def test_unknown_kinds_and_weights_not_whole_or_below_one_are_refused(kinds):
     with pytest.raises(InvalidOptionError, match="EOT kinds"):
         EOTSettings(kinds=kinds)
 
