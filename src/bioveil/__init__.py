@@ -36,25 +36,38 @@ def _pixels(image: np.ndarray | str | Path) -> np.ndarray:
     return array
 
 
-def detect(image: np.ndarray | str | Path, detector: str | None = None, threshold: float | None = None) -> Faces:
-    """Faces in ``image`` (a path, or RGB uint8 pixels), by the default fused detector unless named."""
-    from bioveil.detection.base import get_detector
+def detect(image: np.ndarray | str | Path, detector: str | None = None, threshold: float | None = None,
+           *, candidates: bool = False) -> Faces:
+    """The faces in ``image`` (a path, or RGB uint8 pixels), one box a face, by the default detector unless named.
+
+    By default only faces the detector is sure of (score ``SURE_SCORE``, 0.5, or ``threshold``): what to
+    count, crop or align. ``candidates=True`` returns everything masking covers instead (the detector's
+    own low score cuts: recall first, so some are not faces); each face's ``cover`` is the area to mask.
+    """
+    from bioveil.detection.base import SURE_SCORE, get_detector
     from bioveil.detection.ensemble import DEFAULT_DETECTOR
 
+    if threshold is None and not candidates:
+        threshold = SURE_SCORE
     return get_detector(detector or DEFAULT_DETECTOR).detect(_pixels(image), threshold)
 
 
 def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str = "blur", **options: Any) -> np.ndarray:
-    """A copy of ``image`` with every face masked; ``faces`` defaults to :func:`detect`'s.
+    """A copy of ``image`` with every face masked; ``faces`` defaults to every candidate the default
+    detector finds (``detect(image, candidates=True)``).
 
     ``options``: ``scale``, ``shape`` ("ellipse" or "box") and the method's own, e.g. ``color=(255, 0, 255)``
     for ``solid``, ``strength`` for ``blur``, ``blocks`` for ``pixelate``.
     """
+    from bioveil.detection.base import get_detector
+    from bioveil.detection.ensemble import DEFAULT_DETECTOR
     from bioveil.masking.maskers import get_masker
 
     pixels = _pixels(image)
+    if options.get("scale") is None:  # the default detector's boxes are grown by its own scale
+        options["scale"] = get_detector(DEFAULT_DETECTOR).mask_scale
     masker = get_masker(method, **options)
-    return masker.apply(pixels, detect(pixels) if faces is None else faces)
+    return masker.apply(pixels, detect(pixels, candidates=True) if faces is None else faces)
 
 
 def cloak(image: np.ndarray | str | Path, faces: Faces | None = None, mode: str = "balanced",

@@ -24,6 +24,10 @@ class Faces:
     ``xyxy`` is (n, 4) boxes as x1, y1, x2, y2; ``score`` is (n,); ``landmarks`` is (n, 5, 2)
     as x, y of right eye, left eye, nose, right and left mouth corner (NaN where a detector gives
     none); ``track_id`` is (n,) or None; ``data`` holds per-face extras (each value has n rows).
+
+    One row is one face. ``cover`` is (n, 4) xyxy or None: the area a mask must cover for each face,
+    the union of every box a detector fused into it (recall first), where ``xyxy`` is the one box
+    that fits the face best, for counting, cropping and aligning. :attr:`mask_xyxy` gives it.
     """
 
     xyxy: np.ndarray
@@ -31,6 +35,7 @@ class Faces:
     landmarks: np.ndarray | None = None
     track_id: np.ndarray | None = None
     data: dict[str, np.ndarray] = field(default_factory=dict)
+    cover: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = _as_float_array(self.xyxy, (4,), "xyxy")
@@ -47,6 +52,9 @@ class Faces:
         track_id = None if self.track_id is None else np.asarray(self.track_id, dtype=np.int64).reshape(-1)
         if track_id is not None and len(track_id) != n:
             raise ValueError(f"Faces.track_id has {len(track_id)} rows, xyxy has {n}")
+        cover = None if self.cover is None else _as_float_array(self.cover, (4,), "cover")
+        if cover is not None and len(cover) != n:
+            raise ValueError(f"Faces.cover has {len(cover)} rows, xyxy has {n}")
         for key, value in self.data.items():
             if len(value) != n:
                 raise ValueError(f"Faces.data[{key!r}] has {len(value)} rows, xyxy has {n}")
@@ -54,6 +62,7 @@ class Faces:
         object.__setattr__(self, "score", score)
         object.__setattr__(self, "landmarks", landmarks)
         object.__setattr__(self, "track_id", track_id)
+        object.__setattr__(self, "cover", cover)
 
     @classmethod
     def empty(cls) -> Faces:
@@ -72,6 +81,7 @@ class Faces:
             landmarks=self.landmarks[index],
             track_id=None if self.track_id is None else self.track_id[index],
             data={key: np.asarray(value)[index] for key, value in self.data.items()},
+            cover=None if self.cover is None else self.cover[index],
         )
 
     @classmethod
@@ -81,13 +91,20 @@ class Faces:
             return cls.empty()
         keys = set.intersection(*(set(part.data) for part in parts))
         with_tracks = all(part.track_id is not None for part in parts)
+        with_cover = any(part.cover is not None for part in parts)
         return cls(
             xyxy=np.concatenate([part.xyxy for part in parts]),
             score=np.concatenate([part.score for part in parts]),
             landmarks=np.concatenate([part.landmarks for part in parts]),
             track_id=np.concatenate([part.track_id for part in parts]) if with_tracks else None,
             data={key: np.concatenate([np.asarray(part.data[key]) for part in parts]) for key in keys},
+            cover=np.concatenate([part.mask_xyxy for part in parts]) if with_cover else None,
         )
+
+    @property
+    def mask_xyxy(self) -> np.ndarray:
+        """(n, 4) the boxes a mask must cover: ``cover`` where a detector fused several boxes, else ``xyxy``."""
+        return self.xyxy if self.cover is None else self.cover
 
     @property
     def size_wh(self) -> np.ndarray:
@@ -104,14 +121,19 @@ class Faces:
             landmarks=self.landmarks * scale,
             track_id=self.track_id,
             data=dict(self.data),
+            cover=None if self.cover is None else self.cover * np.tile(scale, 2),
         )
 
     def clipped(self, width: int, height: int) -> Faces:
         """Boxes clipped to the image; faces left with no area are dropped."""
-        xyxy = self.xyxy.copy()
-        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, width)
-        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, height)
-        clipped = Faces(xyxy, self.score, self.landmarks, self.track_id, dict(self.data))
+        def clip(boxes: np.ndarray) -> np.ndarray:
+            boxes = boxes.copy()
+            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+            return boxes
+
+        cover = None if self.cover is None else clip(self.cover)
+        clipped = Faces(clip(self.xyxy), self.score, self.landmarks, self.track_id, dict(self.data), cover)
         wh = clipped.size_wh
         return clipped[(wh[:, 0] > 0) & (wh[:, 1] > 0)]
 

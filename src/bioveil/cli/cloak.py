@@ -30,7 +30,8 @@ def add_parser(commands: Any) -> None:
                         help="consistent: one decoy per person across the inputs (default); random: one per face")
     parser.add_argument("--seed", type=int, default=0, help="seed of decoys and random transformations (default 0)")
     parser.add_argument("--detector", help="face detector (default: the fused ensemble)")
-    parser.add_argument("--threshold", type=float, metavar="T", help="detector score cut (default: the detector's own)")
+    parser.add_argument("--threshold", type=float, metavar="T",
+                        help="detector score cut: faces scoring under it are left as they are (default 0.5)")
     parser.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (GPS, serials...): off by default")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file, per-face report as JSON")

@@ -14,6 +14,7 @@ from bioveil import __version__
 from bioveil.cli import cloak as cloak_command
 from bioveil.cli import evaluate as evaluate_command
 from bioveil.cli import mask as mask_command
+from bioveil.cli import models as models_command
 from bioveil.cli import scan as scan_command
 from bioveil.cli import vault as vault_command
 from bioveil.errors import BioveilError
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_command.add_parser(commands)
     cloak_command.add_parser(commands)
     vault_command.add_parser(commands)
+    models_command.add_parser(commands)
     return parser
 
 

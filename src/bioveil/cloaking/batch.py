@@ -29,7 +29,7 @@ from bioveil.cloaking.photo import (
     load_recognizers,
     submit_faces,
 )
-from bioveil.detection.base import get_detector
+from bioveil.detection.base import SURE_SCORE, get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR
 from bioveil.errors import BioveilError, UnexpectedError
 from bioveil.media.atomic import Claims, ensure_not_input
@@ -149,7 +149,7 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
                 target = target.with_suffix(suffix)
                 claims.claim(target, source)
             ensure_not_input(target, plan.protected)
-            faces = detector.detect(picture.pixels, settings.threshold)
+            faces = detector.detect(picture.pixels, SURE_SCORE if settings.threshold is None else settings.threshold)
             if not len(faces):
                 notes.append("no face found: written unchanged (metadata stripped)")
             maps, embeddings = clean_embeddings(picture.pixels, faces, recognizers)

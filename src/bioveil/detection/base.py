@@ -9,6 +9,10 @@ import numpy as np
 from bioveil.registry import Registry
 from bioveil.types import Faces
 
+# The score from which a detection counts as a face for everything that counts, crops or aligns faces
+# (scan, cloak, the vault, bioveil.detect); masking goes lower, recall first.
+SURE_SCORE = 0.5
+
 
 @runtime_checkable
 class Detector(Protocol):
@@ -36,7 +40,7 @@ def detect_at_scale(detector: Detector, image: np.ndarray, scale: float, thresho
 def _load_builtin() -> None:
     # Importing the modules runs their @register_detector decorators; the models themselves
     # load only when a factory is called.
-    from bioveil.detection import centerface, ensemble, yunet  # noqa: F401
+    from bioveil.detection import centerface, ensemble, scrfd, yunet  # noqa: F401
 
 
 _REGISTRY: Registry[Detector] = Registry("detector", _load_builtin)

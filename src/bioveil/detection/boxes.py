@@ -58,3 +58,75 @@ def merge_overlapping(faces: Faces, merge_iou: float) -> Faces:
             best = np.flatnonzero(members & has_marks)[np.argmax(faces.score[members & has_marks])]
             landmarks[row] = faces.landmarks[best]
     return Faces(xyxy, faces.score[keep], landmarks)
+
+
+def overlapping_pairs(xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j, in the given order's terms) of boxes that intersect, without the all-pairs
+    matrix: a sweep over boxes sorted by left edge (a crowd photo at a low score cut has thousands)."""
+    order = np.argsort(xyxy[:, 0], kind="stable")
+    left, right = xyxy[order, 0], xyxy[order, 2]
+    # Box order[k] can only meet the boxes after it whose left edge is before its right edge.
+    ends = np.searchsorted(left, right, side="left")
+    counts = np.maximum(ends - np.arange(len(order)) - 1, 0)
+    first = np.repeat(np.arange(len(order)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = first + 1 + offsets
+    a, b = order[first], order[second]
+    meet = (np.minimum(xyxy[a, 3], xyxy[b, 3]) > np.maximum(xyxy[a, 1], xyxy[b, 1])) & \
+           (np.minimum(xyxy[a, 2], xyxy[b, 2]) > np.maximum(xyxy[a, 0], xyxy[b, 0]))
+    return a[meet], b[meet]
+
+
+def fuse_faces(faces: Faces, merge_iou: float, contain: float) -> Faces:
+    """One face per group of boxes that overlap (IoU above ``merge_iou``) or lie one inside the other
+    (``contain`` of the smaller box inside the larger): a large face seen at several scales, or whose
+    eyes and mouth a detector also took for faces, becomes one face.
+
+    Groups form greedily, best score first: a box that links to no better group leader leads a group of
+    its own, and every other box joins the best leader it links to. The leader's box, score and
+    landmarks are the face's (landmarks from the best member that has them, where the leader has none);
+    ``cover`` is the box enclosing every member, for masking."""
+    if len(faces) == 0:
+        return faces
+    order = np.argsort(-faces.score, kind="stable")
+    boxes = faces.xyxy[order]  # rank r is the r-th best box
+    a, b = overlapping_pairs(boxes)
+    top_left = np.maximum(boxes[a, :2], boxes[b, :2])
+    bottom_right = np.minimum(boxes[a, 2:], boxes[b, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+    area_a, area_b = box_area(boxes[a]), box_area(boxes[b])
+    iou = inter / np.maximum(area_a + area_b - inter, 1e-9)
+    inside = inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
+    link = (iou > merge_iou) | (inside >= contain)
+    better, worse = np.minimum(a[link], b[link]), np.maximum(a[link], b[link])
+    by_worse = np.argsort(worse, kind="stable")
+    better, worse = better[by_worse], worse[by_worse]
+    starts = np.searchsorted(worse, np.arange(len(order) + 1))
+    group = np.arange(len(order))
+    is_leader = np.zeros(len(order), dtype=bool)
+    for rank in range(len(order)):
+        candidates = better[starts[rank]:starts[rank + 1]]
+        leaders = candidates[is_leader[candidates]] if len(candidates) else candidates
+        if len(leaders):
+            group[rank] = leaders.min()
+        else:
+            is_leader[rank] = True
+    leaders = np.flatnonzero(is_leader)
+    row_of = np.cumsum(is_leader) - 1
+    rows = row_of[group]
+    cover = np.empty((len(leaders), 4), dtype=np.float32)
+    cover[:, :2] = np.inf
+    cover[:, 2:] = -np.inf
+    np.minimum.at(cover[:, 0], rows, boxes[:, 0])
+    np.minimum.at(cover[:, 1], rows, boxes[:, 1])
+    np.maximum.at(cover[:, 2], rows, boxes[:, 2])
+    np.maximum.at(cover[:, 3], rows, boxes[:, 3])
+    marks = faces.landmarks[order]
+    has_marks = ~np.isnan(marks).any(axis=(1, 2))
+    landmarks = marks[leaders].copy()
+    for row in np.flatnonzero(~has_marks[leaders]):
+        marked = np.flatnonzero((rows == row) & has_marks)
+        if len(marked):
+            landmarks[row] = marks[marked[0]]
+    kept = order[leaders]
+    return Faces(faces.xyxy[kept], faces.score[kept], landmarks, cover=cover)

@@ -17,7 +17,7 @@ import numpy as np
 
 from bioveil.concurrency import usable_cores
 from bioveil.detection.base import detect_at_scale, get_detector, register_detector
-from bioveil.detection.boxes import merge_overlapping
+from bioveil.detection.boxes import fuse_faces
 from bioveil.types import Faces
 
 
@@ -30,6 +30,7 @@ class Member:
     mirror_scale: float = 1.0  # ...resized by this factor (smaller: cheaper, for all but the smallest faces)
     mirror_threshold: float | None = None  # score cut of the mirrored pass (None: ``threshold``)
     scale: float = 1.0  # the image resized by this factor for the unmirrored pass
+    fit: int | None = None  # a pyramid level: the image shrunk so its longer side is at most this (both passes)
 
     def cut(self, flipped: bool, override: float | None = None) -> float:
         """The score cut of one of this member's passes (``override``, when given, for every pass)."""
@@ -37,8 +38,14 @@ class Member:
             return override
         return self.mirror_threshold if flipped and self.mirror_threshold is not None else self.threshold
 
-    def pass_scale(self, flipped: bool) -> float:
-        return self.mirror_scale if flipped else self.scale
+    def pass_scale(self, flipped: bool, image_hw: tuple[int, int] | None = None) -> float:
+        """The factor the image is resized by for one pass (``image_hw`` is needed for a ``fit`` level)."""
+        scale = self.mirror_scale if flipped else self.scale
+        if self.fit is not None:
+            if image_hw is None:
+                raise ValueError("a pyramid level's scale depends on the image size: pass image_hw")
+            scale *= min(1.0, self.fit / max(image_hw))
+        return scale
 
 
 Pass = tuple[Member, bool]  # a member, and whether this is its mirrored pass
@@ -51,7 +58,11 @@ def mirror_faces(faces: Faces, width: int) -> Faces:
     landmarks = faces.landmarks.copy()
     landmarks[:, :, 0] = width - faces.landmarks[:, :, 0]
     landmarks = landmarks[:, [1, 0, 2, 4, 3]]  # a mirrored right eye is the left eye
-    return Faces(xyxy, faces.score, landmarks)
+    cover = None
+    if faces.cover is not None:
+        cover = faces.cover.copy()
+        cover[:, [0, 2]] = width - faces.cover[:, [2, 0]]
+    return Faces(xyxy, faces.score, landmarks, cover=cover)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -73,13 +84,29 @@ class Ensemble:
 
     name = "ensemble"
 
-    def __init__(self, members: tuple[Member, ...], large_fraction: float = 0.1, merge_iou: float = 0.5) -> None:
+    def __init__(self, members: tuple[Member, ...], large_fraction: float = 0.1, merge_iou: float = 0.5,
+                 contain: float = 0.7, mask_scale: float | None = None) -> None:
         self.members = members
+        # How much masking grows this detector's boxes (None: the masker's default): SCRFD's boxes and
+        # CenterFace's differ in how tightly they fit, so each ensemble's scale is chosen on the frontier.
+        self.mask_scale = mask_scale
         self.large_fraction = large_fraction
         self.merge_iou = merge_iou
+        self.contain = contain
 
-    def passes(self) -> list[Pass]:
-        return [(member, flipped) for member in self.members for flipped in (False, True)[: 1 + member.mirrored]]
+    def passes(self, image_hw: tuple[int, int] | None = None) -> list[Pass]:
+        """Every member's passes; given ``image_hw``, a pyramid level that would repeat another pass of the
+        same detector at the same size (a photo already smaller than the level) is left out."""
+        jobs = [(member, flipped) for member in self.members for flipped in (False, True)[: 1 + member.mirrored]]
+        if image_hw is None:
+            return jobs
+        seen, unique = set(), []
+        for member, flipped in sorted(jobs, key=lambda job: job[0].fit is not None):
+            size = (member.detector, flipped, round(member.pass_scale(flipped, image_hw), 6))
+            if size not in seen:
+                seen.add(size)
+                unique.append((member, flipped))
+        return unique
 
     @staticmethod
     def search(image: np.ndarray, job: Pass, cut: float, mirrored: np.ndarray | None = None) -> Faces:
@@ -87,11 +114,12 @@ class Ensemble:
         mirrored, when the caller already has it (several mirrored passes share one copy)."""
         member, flipped = job
         detector = get_detector(member.detector)
+        scale = member.pass_scale(flipped, image.shape[:2])
         if not flipped:
-            return detect_at_scale(detector, image, member.scale, cut)
+            return detect_at_scale(detector, image, scale, cut)
         if mirrored is None:
             mirrored = np.ascontiguousarray(image[:, ::-1])
-        return mirror_faces(detect_at_scale(detector, mirrored, member.mirror_scale, cut), image.shape[1])
+        return mirror_faces(detect_at_scale(detector, mirrored, scale, cut), image.shape[1])
 
     def select(self, job: Pass, faces: Faces, image_hw: tuple[int, int], threshold: float | None = None) -> Faces:
         """The faces of one pass that reach its score cut (``threshold`` overrides every cut); a
@@ -102,11 +130,13 @@ class Ensemble:
         return faces[(faces.score >= cut) & (~tall | (faces.score >= max(cut, member.confident)))]
 
     def fuse(self, selected: list[Faces]) -> Faces:
-        return merge_overlapping(Faces.concatenate(selected), self.merge_iou)
+        """One face a group of boxes (:func:`~bioveil.detection.boxes.fuse_faces`): its best box, and
+        as its ``cover`` the box enclosing the group, which masking uses."""
+        return fuse_faces(Faces.concatenate(selected), self.merge_iou, self.contain)
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
         hw = image.shape[:2]
-        jobs = self.passes()
+        jobs = self.passes(hw)
         mirrored = np.ascontiguousarray(image[:, ::-1]) if any(flipped for _, flipped in jobs) else None
 
         def run(job: Pass) -> Faces:
@@ -116,12 +146,22 @@ class Ensemble:
         return self.fuse(list(_passes_pool().map(run, jobs)))
 
 
-# CenterFace's mirrored pass runs at half size: a quarter of the work, and on WIDER FACE it covers
-# more faces of 32 px and up than a full-size one (98.5% vs 98.2%), a few fewer of 16-32 px.
-DEFAULT_MEMBERS = (
+# The permissive ensemble (bioveil 0.1's default), for users who cannot accept SCRFD's licence: both
+# models are under permissive licences. CenterFace's mirrored pass runs at half size: a quarter of the
+# work, and on WIDER FACE it covers more faces of 32 px and up than a full-size one (98.5% vs 98.2%).
+PERMISSIVE_MEMBERS = (
     Member("centerface", threshold=0.05, confident=0.3, mirror_scale=0.5, mirror_threshold=0.07),
     Member("yunet", threshold=0.2, confident=0.6),
 )
+
+# The default: SCRFD on the photo at its own size and mirrored at half size, for faces down to ~10 px,
+# and a pyramid level with the photo shrunk to 640 px, where faces too large for the full-size pass
+# (a selfie's, a portrait's) are at a size SCRFD was trained for. Chosen by bench/wider_frontier.py.
+DEFAULT_MEMBERS = (
+    Member("scrfd", threshold=0.05, confident=0.3, mirror_scale=0.5),
+    Member("scrfd", threshold=0.3, confident=0.3, mirrored=False, fit=640),
+)
+DEFAULT_MASK_SCALE = 1.3  # SCRFD's boxes grown by 30%: on the frontier, coverage for less area than 1.55 at a higher cut
 
 
 class Cadence:
@@ -134,6 +174,7 @@ class Cadence:
 
     def __init__(self, turns: tuple[Ensemble, ...]) -> None:
         self.turns = turns
+        self.mask_scale = turns[0].mask_scale
 
     def for_keyframe(self, number: int) -> Ensemble:
         return self.turns[number % len(self.turns)]
@@ -146,26 +187,56 @@ def _unmirrored(*members: Member) -> Ensemble:
     return Ensemble(tuple(replace(member, mirrored=False) for member in members))
 
 
+def _loaded(detector: Ensemble | Cadence) -> Ensemble | Cadence:
+    """Load every member's model now, so a missing one fails before the first photo."""
+    for ensemble in getattr(detector, "turns", (detector,)):
+        for member in ensemble.members:
+            get_detector(member.detector)
+    return detector
+
+
 @register_detector("ensemble")
 def _ensemble() -> Ensemble:
-    return Ensemble(DEFAULT_MEMBERS)
+    return _loaded(Ensemble(DEFAULT_MEMBERS, mask_scale=DEFAULT_MASK_SCALE))
 
 
 @register_detector("ensemble-fast")
 def _ensemble_fast() -> Ensemble:
-    """The same members without their mirrored passes: half the work, for many frames of one
-    scene, where tracking fills what one pass misses."""
-    return _unmirrored(*DEFAULT_MEMBERS)
+    """The same passes without the mirrored one: for many frames of one scene, where tracking fills
+    what one pass misses, and for audits, which keep only faces the detector is sure of."""
+    return _loaded(Ensemble(_unmirrored(*DEFAULT_MEMBERS).members, mask_scale=DEFAULT_MASK_SCALE))
 
 
 @register_detector("ensemble-video")
 def _ensemble_video() -> Cadence:
-    """The default for video: every other keyframe is searched by ensemble-fast, the ones between
-    by YuNet alone (a third of CenterFace's cost). Chosen on street_faces.mp4 and the MOT clips
-    against bench/video.py's reference (BENCHMARKS.md): as safe there as ensemble-fast on every
-    keyframe, for two thirds of the detection time."""
-    centerface, yunet = DEFAULT_MEMBERS
-    return Cadence((_unmirrored(centerface, yunet), _unmirrored(yunet)))
+    """The default for video: ensemble-fast on every keyframe (see BENCHMARKS.md, bench/video.py)."""
+    return _loaded(Cadence((get_detector("ensemble-fast"),)))
+
+
+@register_detector("permissive")
+def _permissive() -> Ensemble:
+    """CenterFace and YuNet, each with a mirrored pass: no model under a non-commercial licence."""
+    return _loaded(Ensemble(PERMISSIVE_MEMBERS))
+
+
+@register_detector("permissive-fast")
+def _permissive_fast() -> Ensemble:
+    return _loaded(_unmirrored(*PERMISSIVE_MEMBERS))
+
+
+@register_detector("permissive-video")
+def _permissive_video() -> Cadence:
+    """bioveil 0.1's video default: every other keyframe is searched by permissive-fast, the ones
+    between by YuNet alone (a third of CenterFace's cost)."""
+    centerface, yunet = PERMISSIVE_MEMBERS
+    return _loaded(Cadence((_unmirrored(centerface, yunet), _unmirrored(yunet))))
+
+
+@register_detector("yunet-pyramid")
+def _yunet_pyramid() -> Ensemble:
+    """YuNet at the photo's size and shrunk to 640 px, one box a face: fast, with a permissive licence."""
+    return _loaded(Ensemble((Member("yunet", threshold=0.5, confident=0.5, mirrored=False),
+                             Member("yunet", threshold=0.5, confident=0.5, mirrored=False, fit=640))))
 
 
 DEFAULT_DETECTOR = "ensemble"

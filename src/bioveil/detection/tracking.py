@@ -83,6 +83,7 @@ class Tracker:
     def update(self, frame: int, faces: Faces) -> None:
         """Add the detections of keyframe ``frame`` (frames must come in increasing order)."""
         self.last_keyframe = frame
+        faces = Faces(faces.mask_xyxy, faces.score)  # tracks follow what must be masked
         live = [t for t in self.tracks if frame - t.frames[-1] <= self.max_gap]
         unmatched = list(range(len(faces)))
         if live and len(faces):

@@ -12,7 +12,7 @@ from bioveil.concurrency import map_in_order, opencv_single_threaded
 from bioveil.detection.base import get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import UnexpectedError
-from bioveil.masking.maskers import get_masker
+from bioveil.masking.maskers import RegionMasker, get_masker
 from bioveil.masking.photo import FileResult, mask_photo_file
 from bioveil.masking.video import VideoSettings, mask_video_file
 from bioveil.media.atomic import Claims
@@ -54,6 +54,12 @@ class BatchResult:
         return sum(result.face_count for result in self.results)
 
 
+def masker_for(detector: object, settings: MaskSettings) -> RegionMasker:
+    """The masker of ``settings``; its scale, unless given, is the detector's own (its boxes' fit)."""
+    scale = settings.scale if settings.scale is not None else getattr(detector, "mask_scale", None)
+    return get_masker(settings.method, scale=scale, shape=settings.shape, color=settings.color)
+
+
 def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
                on_result: Callable[[FileResult], None] | None = None,
                on_plan: Callable[[int], None] | None = None,
@@ -63,9 +69,10 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
     Photos go through ``settings.workers`` at a time; videos one at a time (each uses threads of
     its own). ``on_frame`` is called for every video frame written.
     """
-    masker = get_masker(settings.method, scale=settings.scale, shape=settings.shape, color=settings.color)
     detector = get_detector(settings.detector or DEFAULT_DETECTOR)
     video_detector = get_detector(settings.detector or DEFAULT_VIDEO_DETECTOR)
+    masker = masker_for(detector, settings)
+    video_masker = masker_for(video_detector, settings)
     plan = plan_outputs(inputs, outdir, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     batch = BatchResult(skipped=plan.skipped)
     if on_plan:
@@ -90,7 +97,7 @@ def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
     def video(job: tuple[Path, Path]) -> FileResult:
         source, target = job
         return guarded(source, lambda: mask_video_file(
-            source, target, video_detector, masker, settings=settings.video, threshold=settings.threshold,
+            source, target, video_detector, video_masker, settings=settings.video, threshold=settings.threshold,
             keep_metadata=settings.keep_metadata, protected=protected, on_frame=on_frame))
 
     kinds = {job: media_kind(job[0]) for job in plan.jobs}

@@ -65,7 +65,7 @@ class RegionMasker:
         for group, planes in groups:
             plane_h, plane_w = group.shape[1:]
             scale = np.array([plane_w / width, plane_h / height] * 2, dtype=np.float32)
-            scaled = Faces(faces.xyxy * scale, faces.score)
+            scaled = Faces(faces.mask_xyxy * scale, faces.score)
             for (x1, y1, x2, y2), inside, grown_wh in face_patches(scaled, self.scale, plane_w, plane_h, self.shape):
                 patch = group[:, y1:y2, x1:x2]
                 block = np.ascontiguousarray(patch.transpose(1, 2, 0))

@@ -32,12 +32,12 @@ def face_patches(faces: Faces, scale: float, width: int, height: int,
     """For each face: its masked box (x1, y1, x2, y2, clipped to the image), a boolean array of
     that box's shape saying which pixels are masked, and the grown box's (width, height).
 
-    Each face's box is grown by ``scale`` about its centre; with ``ellipse`` the masked pixels are
+    Each face's mask box (:attr:`Faces.mask_xyxy`) is grown by ``scale`` about its centre; with ``ellipse`` the masked pixels are
     the ellipse inscribed in that grown box (computed on the unclipped box, so faces at the border
     keep their shape). Faces wholly outside the image are passed over.
     """
     shape = Shape.parse(shape)
-    grown = scale_boxes(faces.xyxy, scale)
+    grown = scale_boxes(faces.mask_xyxy, scale)
     boxes = np.round(grown).astype(np.int64)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bioveil.detection.base import Detector
+from bioveil.detection.base import SURE_SCORE, Detector
 from bioveil.media.image import DEFAULT_MAX_PIXELS, read_image
 from bioveil.recognition.base import Recognizer
 from bioveil.scan.cache import Entry
@@ -26,7 +26,7 @@ CROP_GROW = 1.3
 VIDEO_SAMPLES = 12  # frames looked at per video, spread over its length
 # The masking detectors are tuned for recall (a missed face is a leak); an audit lists the faces a
 # detector is fairly sure of, so that people are not made of textures.
-MIN_SCORE = 0.5
+MIN_SCORE = SURE_SCORE
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _metadata(path: Path, pixels: np.ndarray | None) -> tuple[dict[str, Any] | N
 def analyse_photo(path: Path, models: Models) -> Entry:
     picture = read_image(path, max_pixels=models.max_pixels)
     pixels = picture.pixels
-    faces = confident(models.detector.detect(pixels), pixels)
+    faces = confident(models.detector.detect(pixels, MIN_SCORE), pixels)
     quality = _quality_rows(pixels, faces)
     embeddings = embed_faces(models.recognizer, pixels, faces, quality)
     metadata, categories, risks = _metadata(path, pixels)
@@ -131,7 +131,7 @@ def analyse_video(path: Path, models: Models) -> Entry:
                     break
     parts, quality, embeddings, crops = [], [], [], []
     for index, pixels in samples:
-        faces = confident(models.video_detector.detect(pixels), pixels)
+        faces = confident(models.video_detector.detect(pixels, MIN_SCORE), pixels)
         rows = _quality_rows(pixels, faces, frame=index)
         parts.append(faces)
         quality += rows
