@@ -21,7 +21,7 @@ class Registry(Generic[T]):
         self._load_builtin = load_builtin
         self._factories: dict[str, Callable[[], T]] = {}
         self._instances: dict[str, T] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a factory may ask for other names (an ensemble for its members)
 
     def register(self, name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
         """Register a zero-argument factory under ``name`` (used as a decorator)."""
