@@ -14,7 +14,7 @@ import numpy as np
 
 from bioveil.detection.base import register_detector
 from bioveil.detection.boxes import nms
-from bioveil.detection.onnx_session import cpu_session
+from bioveil.detection.onnx_session import cpu_session, padded_blob
 from bioveil.errors import MissingDependencyError
 from bioveil.types import Faces
 
@@ -64,11 +64,7 @@ class CenterFace:
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
         threshold = self.threshold if threshold is None else threshold
-        height, width = image.shape[:2]
-        padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
-        blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
-        blob[0, :, :height, :width] = image.transpose(2, 0, 1)
-        heatmap, scale, offset, landmark = self._session.run(_OUTPUTS, {"input.1": blob})
+        heatmap, scale, offset, landmark = self._session.run(_OUTPUTS, {"input.1": padded_blob(image)})
         return self._decode(heatmap[0, 0], scale[0], offset[0], landmark[0], threshold)
 
     def _decode(self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from bioveil.errors import MissingDependencyError
 
 
@@ -27,3 +29,17 @@ def cpu_session(model: bytes | str):
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     # onnxruntime >= 1.32 lists an Azure provider first: ask for the CPU by name.
     return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def padded_blob(image: np.ndarray, mean: float = 0.0, scale: float = 1.0, multiple: int = 32) -> np.ndarray:
+    """An (h, w, 3) image as a (1, 3, H, W) float32 blob, (pixels - mean) * scale, zero-padded at the
+    bottom and right to a multiple of ``multiple`` (fully convolutional detectors' strides)."""
+    height, width = image.shape[:2]
+    blob = np.zeros((1, 3, -(-height // multiple) * multiple, -(-width // multiple) * multiple), dtype=np.float32)
+    inner = blob[0, :, :height, :width]
+    inner[...] = image.transpose(2, 0, 1)
+    if mean:
+        inner -= mean
+    if scale != 1.0:
+        inner *= scale
+    return blob

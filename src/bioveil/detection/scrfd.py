@@ -19,7 +19,7 @@ import numpy as np
 from bioveil.detection.base import register_detector
 from bioveil.detection.model_store import SCRFD as SCRFD_FILE
 from bioveil.detection.model_store import locate
-from bioveil.detection.onnx_session import cpu_session
+from bioveil.detection.onnx_session import cpu_session, padded_blob
 from bioveil.errors import MissingDependencyError, ModelFileError
 from bioveil.types import Faces
 
@@ -91,12 +91,8 @@ class SCRFD:
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
         threshold = self.threshold if threshold is None else threshold
-        height, width = image.shape[:2]
-        padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
-        blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
-        blob[0, :, :height, :width] = image.transpose(2, 0, 1)
-        blob[0, :, :height, :width] -= 127.5
-        blob[0, :, :height, :width] /= 128.0
+        blob = padded_blob(image, mean=127.5, scale=1 / 128)
+        padded_h, padded_w = blob.shape[2:]
         # The padding is 0 after normalization (mid-grey), as the model saw around letterboxed photos.
         outputs = dict(zip(_OUTPUTS, self._session.run(_OUTPUTS, {_INPUT: blob}), strict=True))
         boxes, scores, marks = [], [], []
