@@ -47,7 +47,7 @@ def test_the_dynamic_graph_gives_the_exported_outputs_at_640(data):
     dynamic = onnxruntime.InferenceSession(_dynamic_model(raw), providers=providers).run(_OUTPUTS, {_INPUT: blob})
     for a, b in zip(fixed, dynamic, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    assert fixed[0].max() > 0.7  # and it does see the face there
+    assert max(float(score.max()) for score in fixed[:3]) > 0.7  # and it does see the face there
 
 
 def test_scrfd_finds_the_annotated_faces_at_full_resolution(data):
