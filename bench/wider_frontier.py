@@ -36,7 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bioveil.concurrency import opencv_single_threaded
 from bioveil.detection.boxes import iou_matrix
-from bioveil.detection.ensemble import DEFAULT_MASK_SCALE, DEFAULT_MEMBERS, PERMISSIVE_MEMBERS, Ensemble, Member, Pass
+from bioveil.detection.ensemble import (
+    DEFAULT_MASK_SCALE,
+    DEFAULT_MEMBERS,
+    PERMISSIVE_MEMBERS,
+    Ensemble,
+    Member,
+    Pass,
+    pass_size,
+)
 from bioveil.masking.maskers import DEFAULT_SCALE
 from bioveil.masking.region import face_region
 from bioveil.types import Faces
@@ -46,7 +54,6 @@ from wider_data import DATA, Annotated, load_wider, select
 RAW_CUT = 0.01  # every pass is cached down to this score; a rule may not cut lower
 CACHE = Path.home() / ".cache" / "bioveil" / f"bench-wider-cut{RAW_CUT}"
 BUCKETS = {"<16": (0, 16), "16-32": (16, 32), ">=32": (32, float("inf"))}
-PassKey = tuple[str, bool, float]  # detector, mirrored, the scale it ran at on this photo
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,6 @@ class Rule:
     vote_low: float = 1.0
 
 
-def key(job: Pass, hw: tuple[int, int]) -> PassKey:
-    member, flipped = job
-    return (member.detector, flipped, round(member.pass_scale(flipped, hw), 4))
 
 
 def rules() -> dict[str, Rule]:
@@ -137,7 +141,7 @@ def searches(photo: Annotated, jobs: list[Pass], cache: Path) -> tuple[dict, dic
     image = None
     found: dict = {}
     width, height = read_size(photo.path)
-    unique = {key(job, (height, width)): job for job in jobs}
+    unique = {pass_size(job, (height, width)): job for job in jobs}
     for pass_key, job in unique.items():
         tag = "|".join(map(str, pass_key))
         if f"{tag}:xyxy" not in stored:
@@ -166,7 +170,7 @@ def deface_detections(photo: Annotated, deface: Deface, cache: Path) -> np.ndarr
 
 def voted(found: dict, jobs: list[Pass], hw: tuple[int, int], need: int, low: float) -> Faces:
     """Boxes scoring >= ``low`` that at least ``need`` different passes see (IoU >= 0.3)."""
-    boxes = [found[key(job, hw)] for job in jobs]
+    boxes = [found[pass_size(job, hw)] for job in jobs]
     boxes = [faces[faces.score >= low] for faces in boxes]
     source = np.concatenate([np.full(len(faces), i) for i, faces in enumerate(boxes)])
     every = Faces.concatenate(boxes)
@@ -179,7 +183,7 @@ def voted(found: dict, jobs: list[Pass], hw: tuple[int, int], need: int, low: fl
 
 def replay(rule: Rule, found: dict, hw: tuple[int, int]) -> np.ndarray:
     jobs = rule.ensemble.passes(hw)
-    selected = [rule.ensemble.select(job, found[key(job, hw)], hw) for job in jobs]
+    selected = [rule.ensemble.select(job, found[pass_size(job, hw)], hw) for job in jobs]
     if rule.vote_need:
         selected.append(voted(found, jobs, hw, rule.vote_need, rule.vote_low))
     return face_region(hw, rule.ensemble.fuse(selected), rule.mask_scale)

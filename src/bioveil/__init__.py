@@ -59,13 +59,12 @@ def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str
     ``options``: ``scale``, ``shape`` ("ellipse" or "box") and the method's own, e.g. ``color=(255, 0, 255)``
     for ``solid``, ``strength`` for ``blur``, ``blocks`` for ``pixelate``.
     """
-    from bioveil.detection.base import get_detector
-    from bioveil.detection.ensemble import DEFAULT_DETECTOR
+    from bioveil.detection.ensemble import DEFAULT_MASK_SCALE
     from bioveil.masking.maskers import get_masker
 
     pixels = _pixels(image)
     if options.get("scale") is None:  # the default detector's boxes are grown by its own scale
-        options["scale"] = get_detector(DEFAULT_DETECTOR).mask_scale
+        options["scale"] = DEFAULT_MASK_SCALE
     masker = get_masker(method, **options)
     return masker.apply(pixels, detect(pixels, candidates=True) if faces is None else faces)
 

@@ -51,18 +51,25 @@ class Member:
 Pass = tuple[Member, bool]  # a member, and whether this is its mirrored pass
 
 
+def pass_size(job: Pass, image_hw: tuple[int, int]) -> tuple[str, bool, float]:
+    """What a pass computes on an image of ``image_hw``: its detector, mirrored or not, at which scale.
+    Two passes of the same size find the same raw faces (their score cuts may differ)."""
+    member, flipped = job
+    return member.detector, flipped, round(member.pass_scale(flipped, image_hw), 4)
+
+
 def mirror_faces(faces: Faces, width: int) -> Faces:
     """Map faces found in a mirrored image back to the original."""
-    xyxy = faces.xyxy.copy()
-    xyxy[:, [0, 2]] = width - faces.xyxy[:, [2, 0]]
+    def flipped(boxes: np.ndarray) -> np.ndarray:
+        out = boxes.copy()
+        out[:, [0, 2]] = width - boxes[:, [2, 0]]
+        return out
+
     landmarks = faces.landmarks.copy()
     landmarks[:, :, 0] = width - faces.landmarks[:, :, 0]
     landmarks = landmarks[:, [1, 0, 2, 4, 3]]  # a mirrored right eye is the left eye
-    cover = None
-    if faces.cover is not None:
-        cover = faces.cover.copy()
-        cover[:, [0, 2]] = width - faces.cover[:, [2, 0]]
-    return Faces(xyxy, faces.score, landmarks, cover=cover)
+    cover = None if faces.cover is None else flipped(faces.cover)
+    return Faces(flipped(faces.xyxy), faces.score, landmarks, cover=cover)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -101,11 +108,11 @@ class Ensemble:
         if image_hw is None:
             return jobs
         seen, unique = set(), []
-        for member, flipped in sorted(jobs, key=lambda job: job[0].fit is not None):
-            size = (member.detector, flipped, round(member.pass_scale(flipped, image_hw), 6))
+        for job in sorted(jobs, key=lambda job: job[0].fit is not None):
+            size = pass_size(job, image_hw)
             if size not in seen:
                 seen.add(size)
-                unique.append((member, flipped))
+                unique.append(job)
         return unique
 
     @staticmethod
@@ -183,8 +190,8 @@ class Cadence:
         return self.turns[0].detect(image, threshold)
 
 
-def _unmirrored(*members: Member) -> Ensemble:
-    return Ensemble(tuple(replace(member, mirrored=False) for member in members))
+def _unmirrored(*members: Member, mask_scale: float | None = None) -> Ensemble:
+    return Ensemble(tuple(replace(member, mirrored=False) for member in members), mask_scale=mask_scale)
 
 
 def _loaded(detector: Ensemble | Cadence) -> Ensemble | Cadence:
@@ -204,7 +211,7 @@ def _ensemble() -> Ensemble:
 def _ensemble_fast() -> Ensemble:
     """The same passes without the mirrored one: for many frames of one scene, where tracking fills
     what one pass misses, and for audits, which keep only faces the detector is sure of."""
-    return _loaded(Ensemble(_unmirrored(*DEFAULT_MEMBERS).members, mask_scale=DEFAULT_MASK_SCALE))
+    return _loaded(_unmirrored(*DEFAULT_MEMBERS, mask_scale=DEFAULT_MASK_SCALE))
 
 
 @register_detector("ensemble-video")
