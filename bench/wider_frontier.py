@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bioveil.concurrency import opencv_single_threaded
 from bioveil.detection.boxes import iou_matrix
 from bioveil.detection.ensemble import (
-    DEFAULT_MASK_SCALE,
-    DEFAULT_MEMBERS,
     PERMISSIVE_MEMBERS,
+    SCRFD_MASK_SCALE,
+    SCRFD_MEMBERS,
     Ensemble,
     Member,
     Pass,
@@ -72,7 +72,7 @@ def rules() -> dict[str, Rule]:
     always with a pyramid level (the photo shrunk to 640 px) for faces too large for the full-size pass.
     ``large``: the score a box taller than 10% of the photo's shorter side must reach."""
     centerface, yunet = PERMISSIVE_MEMBERS
-    out = {"default (ensemble)": Rule(Ensemble(DEFAULT_MEMBERS), mask_scale=DEFAULT_MASK_SCALE),
+    out = {"ensemble (SCRFD)": Rule(Ensemble(SCRFD_MEMBERS), mask_scale=SCRFD_MASK_SCALE),
            "permissive: CenterFace + YuNet": Rule(Ensemble(PERMISSIVE_MEMBERS))}
 
     def scrfd(cut: float, large: float, mirror: float | None = 0.5, level: float = 0.3) -> tuple[Member, Member]:

@@ -40,16 +40,17 @@ def detect(image: np.ndarray | str | Path, detector: str | None = None, threshol
            *, candidates: bool = False) -> Faces:
     """The faces in ``image`` (a path, or RGB uint8 pixels), one box a face, by the default detector unless named.
 
-    By default only faces the detector is sure of (score ``SURE_SCORE``, 0.5, or ``threshold``): what to
-    count, crop or align. ``candidates=True`` returns everything masking covers instead (the detector's
-    own low score cuts: recall first, so some are not faces); each face's ``cover`` is the area to mask.
+    By default only faces the detector is sure of (score ``SURE_SCORE``, 0.5, or ``threshold``), found by
+    SCRFD at two scales: what to count, crop or align. ``candidates=True`` returns what masking covers
+    instead (the masking detector at its own low cuts: recall first, so some are not faces); each face's
+    ``cover`` is the area to mask.
     """
     from bioveil.detection.base import SURE_SCORE, get_detector
-    from bioveil.detection.ensemble import DEFAULT_DETECTOR
+    from bioveil.detection.ensemble import DEFAULT_DETECTOR, FACES_DETECTOR
 
-    if threshold is None and not candidates:
-        threshold = SURE_SCORE
-    return get_detector(detector or DEFAULT_DETECTOR).detect(_pixels(image), threshold)
+    if candidates:
+        return get_detector(detector or DEFAULT_DETECTOR).detect(_pixels(image), threshold)
+    return get_detector(detector or FACES_DETECTOR).detect(_pixels(image), SURE_SCORE if threshold is None else threshold)
 
 
 def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str = "blur", **options: Any) -> np.ndarray:
@@ -59,12 +60,9 @@ def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str
     ``options``: ``scale``, ``shape`` ("ellipse" or "box") and the method's own, e.g. ``color=(255, 0, 255)``
     for ``solid``, ``strength`` for ``blur``, ``blocks`` for ``pixelate``.
     """
-    from bioveil.detection.ensemble import DEFAULT_MASK_SCALE
     from bioveil.masking.maskers import get_masker
 
     pixels = _pixels(image)
-    if options.get("scale") is None:  # the default detector's boxes are grown by its own scale
-        options["scale"] = DEFAULT_MASK_SCALE
     masker = get_masker(method, **options)
     return masker.apply(pixels, detect(pixels, candidates=True) if faces is None else faces)
 

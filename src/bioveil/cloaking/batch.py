@@ -30,7 +30,7 @@ from bioveil.cloaking.photo import (
     submit_faces,
 )
 from bioveil.detection.base import SURE_SCORE, get_detector
-from bioveil.detection.ensemble import DEFAULT_DETECTOR
+from bioveil.detection.ensemble import FACES_DETECTOR
 from bioveil.errors import BioveilError, UnexpectedError
 from bioveil.media.atomic import Claims, ensure_not_input
 from bioveil.media.discover import plan_outputs
@@ -122,7 +122,7 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
     """Cloak every photo found in ``inputs`` into ``outdir``; never raises for a bad file."""
     mode = get_mode(settings.mode)
     recognizers = load_recognizers(settings.recognizers)
-    detector = get_detector(settings.detector or DEFAULT_DETECTOR)
+    detector = get_detector(settings.detector or FACES_DETECTOR)
     plan = plan_outputs(inputs, outdir, IMAGE_SUFFIXES)
     batch = CloakBatchResult(skipped=plan.skipped)
     if on_plan:

