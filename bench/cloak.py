@@ -25,7 +25,7 @@ clean face is (oracle); transform names are those of :mod:`bioveil.evaluation.tr
 the (transformed) photo, then dlib C++ (its 5-point shape predictor, ``get_face_chip``,
 ``face_recognition_model_v1``) and SFace through onnxruntime (OpenCV's alignment of YuNet's landmarks).
 
-    .venv/bin/python bench/cloak.py [--people 20] [--mode balanced] [--loo [NAMES]] [--reference] [--json FILE]
+    .venv/bin/python bench/cloak.py [--people 20] [--mode high] [--loo [NAMES]] [--reference] [--json FILE]
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def table(title: str, run: dict[str, Any], yardstick_seconds: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=20)
-    parser.add_argument("--mode", default="balanced", choices=("fast", "balanced", "strong"))
+    parser.add_argument("--mode", default="high", choices=("low", "mid", "high", "visible"))
     parser.add_argument("--loo", nargs="?", const=",".join(RECOGNIZERS), default="",
                         help="also leave-one-out transfer (cloak with two, measure the third); optionally which to hold out")
     parser.add_argument("--no-ensemble", action="store_true", help="skip the ensemble of three (with --loo)")

@@ -67,12 +67,13 @@ def mask(image: np.ndarray | str | Path, faces: Faces | None = None, method: str
     return masker.apply(pixels, detect(pixels, candidates=True) if faces is None else faces)
 
 
-def cloak(image: np.ndarray | str | Path, faces: Faces | None = None, mode: str = "balanced",
+def cloak(image: np.ndarray | str | Path, faces: Faces | None = None, mode: str = "high",
           recognizers: str | list[str] | None = None, seed: int = 0, generator: Any = None,
           decoys: str = "consistent") -> tuple[np.ndarray, Any]:
     """A cloaked copy of ``image`` and a :class:`bioveil.cloaking.CloakResult`; ``faces`` defaults to :func:`detect`'s.
 
-    ``mode``: "fast", "balanced" or "strong"; ``recognizers``: the ensemble (default: all of them);
+    ``mode``: the face budget, "low", "mid", "high" or "visible" (see :mod:`bioveil.cloaking.attack`);
+    ``recognizers``: the ensemble (default: all of them);
     ``seed`` or a ``torch.Generator`` fix the randomness; ``decoys``: "consistent" or "random"
     (see :mod:`bioveil.cloaking.decoys`). Needs ``pip install bioveil[recognition]``.
     """

@@ -37,10 +37,11 @@ def test_faces_on_lanes_get_the_same_cloak_as_one_at_a_time(photo, recognizers):
     activations to the other's loss, the two cloaks would differ. (Bit for bit only on lanes alike:
     a face cloaked on a thread with two intra-op threads ends elsewhere, by rounding.)"""
     image, faces = photo
-    mode = get_mode("fast")
+    mode = get_mode("visible")
     maps, owners = clean_embeddings(image, faces, recognizers)
     groups = group_people(owners, {r.name: r.threshold for r in recognizers}, {r.name: r.similarity for r in recognizers})
-    works = face_works(image, recognizers, mode, maps, owners, assign_decoys(owners, groups, 0), face_seeds(2, 3))
+    works = face_works(image, recognizers, mode, maps, owners, assign_decoys(owners, groups, 0), face_seeds(2, 3),
+                       faces.xyxy)
     with Lanes(len(works), lanes=2) as lanes:
         assert lanes.count == 2
         one_at_a_time = [lanes.submit(partial(cloak_face, work, recognizers, mode)).result()[0] for work in works]
@@ -57,16 +58,16 @@ def test_faces_on_lanes_get_the_same_cloak_as_one_at_a_time(photo, recognizers):
 
 @pytest.mark.data
 def test_both_faces_of_a_photo_fool_every_recognizer(photo, recognizers):
-    """In the default mode: in ``fast`` mode the smaller face (66 px) is only just past dlib's threshold
-    (distance 0.56-0.71 over three seeds, threshold 0.6), in balanced 0.68-0.79."""
+    """In the visible mode (bioveil 0.1's budget): with 12 steps the smaller face (66 px) was only just past dlib's threshold
+    (distance 0.56-0.71 over three seeds, threshold 0.6), with 30 0.68-0.79."""
     image, faces = photo
-    out, result = bioveil.cloak(image, faces, seed=2)
+    out, result = bioveil.cloak(image, faces, mode="visible", seed=2)
     _, clean = clean_embeddings(image, faces, recognizers)
     _, after = clean_embeddings(out, faces, recognizers)
     for r in recognizers:
         similarity = r.pair_similarity(clean[r.name], after[r.name])
         assert (similarity < r.threshold).all(), (r.name, similarity)
-    assert len(result.per_face) == 2 and result.success and result.ssim >= 0.95
+    assert len(result.per_face) == 2 and result.success and result.face_ssim >= 0.88
 
 
 def test_a_single_lane_runs_on_the_calling_thread_when_asked():

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bioveil.cloaking.budget import FaceBudget
 from bioveil.cloaking.lanes import one_torch_thread
 from bioveil.cloaking.robustness import EOT
 from bioveil.errors import UnknownNameError
@@ -47,19 +48,31 @@ class Mode:
     step_ratio: float  # signed step, as a share of each pixel's budget
     eot: bool
     decoy_weight: float
-    ssim_floor: float
+    face_ssim: float  # the budget on each face (bioveil.cloaking.budget): SSIM at least this...
     feature_weight: float = 0.0  # weight of the mid-network feature loss (transfer to unseen recognizers)
+    delta_e: float = 2.0  # ...and mean CIEDE2000 at most this
+    visible: bool = False  # a budget past what Fawkes allows: the change shows, and the user is warned
+
+    @property
+    def budget(self) -> FaceBudget:
+        return FaceBudget(self.face_ssim, self.delta_e)
 
 
+# Budgets at Fawkes' levels (DSSIM = (1 - SSIM) / 2 on the face: low 0.003, mid 0.005, high 0.008), measured
+# on each face's box grown 1.3x; ``visible`` is bioveil 0.1's loose budget (its face SSIM was 0.85-0.88).
+_ATTACK = {"steps": 30, "step_ratio": 0.10, "eot": True, "decoy_weight": 0.5, "feature_weight": 1.0}
 MODES: dict[str, Mode] = {
     m.name: m
     for m in (
-        Mode("fast", eps=16.0, steps=12, step_ratio=0.20, eot=True, decoy_weight=0.5, ssim_floor=0.953, feature_weight=1.0),
-        Mode("balanced", eps=16.0, steps=30, step_ratio=0.10, eot=True, decoy_weight=0.5, ssim_floor=0.953, feature_weight=1.0),
-        Mode("strong", eps=16.0, steps=60, step_ratio=0.06, eot=True, decoy_weight=0.5, ssim_floor=0.953, feature_weight=1.0),
+        Mode("low", eps=16.0, face_ssim=0.994, **_ATTACK),
+        Mode("mid", eps=16.0, face_ssim=0.99, **_ATTACK),
+        Mode("high", eps=16.0, face_ssim=0.984, **_ATTACK),
+        Mode("visible", eps=16.0, face_ssim=0.88, delta_e=6.0, visible=True, **_ATTACK),
     )
 }
-DEFAULT_MODE = "balanced"
+DEFAULT_MODE = "high"
+# bioveil 0.1's modes (a whole-photo SSIM of 0.953, which let the face fall to 0.85-0.88): what they became.
+RENAMED_MODES = {"fast": "visible", "balanced": "visible", "strong": "visible"}
 
 # Each recognizer's normalized gradient counts once, but SFace's twice: it was the one left least fooled
 # after downscaling by 2. On 40 LFW people in neither the tuning nor the validation set (67 faces), PSR of
@@ -135,9 +148,47 @@ def _workers(recognizers: Sequence[Recognizer]) -> list[list[Recognizer]]:
 def get_mode(name: str | Mode) -> Mode:
     if isinstance(name, Mode):
         return name
+    if name in RENAMED_MODES:
+        raise UnknownNameError(f"cloak mode (bioveil 0.1's {name!r} changed the face visibly; its budget is now "
+                               f"{RENAMED_MODES[name]!r}, the default is {DEFAULT_MODE!r})", name, list(MODES))
     if name not in MODES:
         raise UnknownNameError("cloak mode", name, list(MODES))
-    return MODES[name]
+    mode = MODES[name]
+    if mode.visible:
+        log.warning("cloak mode %r changes faces visibly (face SSIM down to %.2f); %r is the default", mode.name,
+                    mode.face_ssim, DEFAULT_MODE)
+    return mode
+
+
+PROJECTION_STEPS = 6
+
+
+def _ssim_means(clean: torch.Tensor, changed: torch.Tensor, windows: Sequence[tuple[int, int, int, int]]) -> float:
+    """The lowest SSIM (skimage's: 7x7 uniform window, sample covariance, border of 3 px left out) of
+    ``windows`` (x1, y1, x2, y2) of two (1, 3, h, w) images in [0, 255]."""
+    pool = partial(F.avg_pool2d, kernel_size=7, stride=1)
+    norm = 49 / 48
+    ux, uy = pool(clean), pool(changed)
+    vx = norm * (pool(clean * clean) - ux * ux)
+    vy = norm * (pool(changed * changed) - uy * uy)
+    vxy = norm * (pool(clean * changed) - ux * uy)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    similarity = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    # the pooled map's pixel (i, j) is the 7x7 window centred on (i + 3, j + 3)
+    means = [similarity[..., y1 : max(y2 - 6, y1), x1 : max(x2 - 6, x1)].mean() for x1, y1, x2, y2 in windows]
+    return float(min(means)) if means else 1.0
+
+
+def ssim_scale(window: torch.Tensor, delta: torch.Tensor, face_windows: Sequence[tuple[int, int, int, int]],
+               floor: float) -> float:
+    """The largest share (<= 1, by bisection) of ``delta`` that keeps the face SSIM at or above ``floor``."""
+    if _ssim_means(window, window + delta, face_windows) >= floor:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(PROJECTION_STEPS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _ssim_means(window, window + middle * delta, face_windows) >= floor else (low, middle)
+    return low
 
 
 class EnsemblePGD:
@@ -157,11 +208,14 @@ class EnsemblePGD:
             recognizer.model.eval()
 
     def forward(self, window: torch.Tensor, budget: torch.Tensor, maps: dict[str, torch.Tensor],
-                owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor]) -> torch.Tensor:
+                owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor],
+                face_windows: Sequence[tuple[int, int, int, int]] = ()) -> torch.Tensor:
         """The perturbation (1, 3, h, w) for ``window`` (1, 3, h, w) in [0, 255].
 
         ``budget`` (1, 1, h, w): per-pixel L_inf bound, zero outside the face region; ``maps``:
-        each recognizer's chip-to-window map (2, 3); ``owners`` and ``decoys``: unit vectors (d,).
+        each recognizer's chip-to-window map (2, 3); ``owners`` and ``decoys``: unit vectors (d,);
+        ``face_windows``: where the mode's face SSIM is measured (x1, y1, x2, y2 in the window): after
+        every step the perturbation is scaled back into it, so the steps search within the budget.
         """
         torch.set_flush_denormal(True)  # faster on CPU; per thread, and set back when done (finally, below)
         tap = _FeatureTap(self.recognizers if self.mode.feature_weight > 0 else ())
@@ -172,14 +226,14 @@ class EnsemblePGD:
                     for recognizer in self.recognizers:
                         recognizer.embed_chips(warp(window, maps[recognizer.name][None], recognizer.input_size))
                 clean_features = {name: output.detach() for name, output in seen.items()}
-            return self._optimize(window, budget, maps, owners, decoys, tap, clean_features)
+            return self._optimize(window, budget, maps, owners, decoys, tap, clean_features, face_windows)
         finally:
             torch.set_flush_denormal(False)
             tap.close()
 
     def _optimize(self, window: torch.Tensor, budget: torch.Tensor, maps: dict[str, torch.Tensor],
                   owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor], tap: _FeatureTap,
-                  clean_features: dict[str, torch.Tensor]) -> torch.Tensor:
+                  clean_features: dict[str, torch.Tensor], face_windows: Sequence[tuple[int, int, int, int]]) -> torch.Tensor:
         mode = self.mode
         step = budget * mode.step_ratio
         delta = torch.zeros_like(window)
@@ -225,6 +279,8 @@ class EnsemblePGD:
                     delta = delta.detach() - step * total.sign()
                     delta = torch.maximum(torch.minimum(delta, budget), -budget)
                     delta = (window + delta).clamp(0, 255) - window
+                    if face_windows:
+                        delta = delta * ssim_scale(window, delta, face_windows, mode.face_ssim)
                 if log.isEnabledFor(logging.DEBUG) and (index % 10 == 0 or index == mode.steps - 1):
                     log.debug("step %d: losses %s", index, " ".join(f"{loss:+.3f}" for _g, loss in results))
         finally:

@@ -175,7 +175,7 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
         try:
             item.works = face_works(item.picture.pixels, recognizers, mode, item.maps, item.embeddings,
                                     {n: v[bounds[k] : bounds[k + 1]] for n, v in targets.items()},
-                                    face_seeds(len(item.faces), settings.seed + k))
+                                    face_seeds(len(item.faces), settings.seed + k), item.faces.xyxy)
         except Exception as exc:  # reported in this photo's turn below
             item.failure = exc
     with Lanes(sum(work is not None for item in prepared for work in item.works)) as lanes:

@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 
 from bioveil.cloaking.attack import DEFAULT_MODE, EnsemblePGD, Mode, get_mode
-from bioveil.cloaking.budget import bounding_window, crop_quad, region_mask, ssim_floor, texture_budget
+from bioveil.cloaking.budget import (
+    FACE_GROW,
+    GROW_SLACK,
+    bounding_window,
+    crop_quad,
+    face_window,
+    fit_faces,
+    region_mask,
+    texture_budget,
+)
 from bioveil.cloaking.decoys import DecoyKind, assign_decoys, group_people
 from bioveil.cloaking.lanes import Deferred, Lanes
 from bioveil.cloaking.quality import psnr
@@ -47,6 +56,9 @@ class FaceCloak:
     fooled: dict[str, bool]  # similarity below the recognizer's threshold
     seconds: float
     group: int = 0  # faces with the same group share a decoy
+    face_ssim: float = 1.0  # on the face's box grown 1.3x (the lowest of 1.17x, 1.3x and 1.43x)
+    delta_e: float = 0.0  # mean CIEDE2000 there (the highest of the three)
+    scale: float = 1.0  # the share of the optimized perturbation the face budget kept
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +70,9 @@ class FaceCloak:
                        "threshold": self.threshold[name], "fooled": self.fooled[name]}
                 for name in self.similarity
             },
+            "face_ssim": round(self.face_ssim, 4),
+            "delta_e": round(self.delta_e, 3),
+            "scale": round(self.scale, 3),
             "seconds": round(self.seconds, 3),
         }
 
@@ -70,10 +85,17 @@ class CloakResult:
     recognizers: list[str]
     faces: Faces = field(default_factory=Faces.empty)
     per_face: list[FaceCloak] = field(default_factory=list)
-    ssim: float = 1.0  # whole image, as skimage computes it
     psnr: float = float("inf")
-    scale: float = 1.0  # global scale the SSIM floor left on the perturbation
     seconds: float = 0.0
+
+    @property
+    def face_ssim(self) -> float:
+        """The lowest face SSIM of the photo (1 without faces)."""
+        return min((face.face_ssim for face in self.per_face), default=1.0)
+
+    @property
+    def delta_e(self) -> float:
+        return max((face.delta_e for face in self.per_face), default=0.0)
 
     @property
     def success(self) -> bool:
@@ -84,9 +106,9 @@ class CloakResult:
         return {
             "mode": self.mode,
             "recognizers": self.recognizers,
-            "ssim": round(self.ssim, 4),
+            "face_ssim": round(self.face_ssim, 4),
+            "delta_e": round(self.delta_e, 3),
             "psnr": None if np.isinf(self.psnr) else round(self.psnr, 2),
-            "scale": round(self.scale, 3),
             "seconds": round(self.seconds, 3),
             "faces": [
                 {**record, **face.to_dict()} for record, face in zip(self.faces.to_records(), self.per_face, strict=True)
@@ -123,11 +145,13 @@ class FaceWork:
     owner: dict[str, Any]  # recognizer -> torch (d,) unit vector
     target: dict[str, Any]
     seed: int
+    face_windows: tuple[tuple[int, int, int, int], ...] = ()  # where the face budget is measured, in the window
 
 
 def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode, maps: dict[str, np.ndarray],
-               owners: dict[str, np.ndarray], targets: dict[str, np.ndarray], seeds: Sequence[int]) -> list[FaceWork | None]:
-    """A :class:`FaceWork` per face (``None`` for a face whose region is empty)."""
+               owners: dict[str, np.ndarray], targets: dict[str, np.ndarray], seeds: Sequence[int],
+               boxes: np.ndarray) -> list[FaceWork | None]:
+    """A :class:`FaceWork` per face of ``boxes`` (n, 4) (``None`` for a face whose region is empty)."""
     import torch
 
     height, width = image.shape[:2]
@@ -141,6 +165,8 @@ def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode,
             continue
         part = image[y1:y2, x1:x2]
         budget = texture_budget(part, mode.eps) * mask[y1:y2, x1:x2]
+        local = np.asarray(boxes[i], np.float64) - (x1, y1, x1, y1)
+        measured = tuple(face_window(local, part.shape[:2], FACE_GROW * share) for share in GROW_SLACK)
         local_maps = {}
         for r in recognizers:
             m = maps[r.name][i].copy()
@@ -152,7 +178,7 @@ def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode,
             torch.from_numpy(budget)[None, None], local_maps,
             {r.name: torch.from_numpy(_unit(owners[r.name][i])).float() for r in recognizers},
             {r.name: torch.from_numpy(np.asarray(targets[r.name][i], np.float32)) for r in recognizers},
-            int(seed)))
+            int(seed), measured))
     return works
 
 
@@ -163,7 +189,7 @@ def cloak_face(work: FaceWork, recognizers: Sequence[Recognizer], mode: Mode,
 
     started = time.perf_counter()
     attack = EnsemblePGD(recognizers, mode, torch.Generator().manual_seed(work.seed), side_by_side=side_by_side)
-    step = attack(work.window, work.budget, work.maps, work.owner, work.target)
+    step = attack(work.window, work.budget, work.maps, work.owner, work.target, work.face_windows)
     return step[0].permute(1, 2, 0).numpy(), time.perf_counter() - started
 
 
@@ -201,7 +227,8 @@ def cloak_pixels(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
         groups = group_people(owners, {r.name: r.threshold for r in recognizers}, {r.name: r.similarity for r in recognizers})
     if targets is None:
         targets = assign_decoys(owners, groups, seed, decoys, rng=np.random.default_rng(seed))
-    works = face_works(image, recognizers, mode, maps, owners, targets, face_seeds(len(faces), seed, generator))
+    works = face_works(image, recognizers, mode, maps, owners, targets, face_seeds(len(faces), seed, generator),
+                       faces.xyxy)
     with Lanes(sum(work is not None for work in works)) as lanes:
         done = [None if step is None else step.result() for step in submit_faces(lanes, works, recognizers, mode)]
     return finish_photo(image, faces, recognizers, mode, works, done, (maps, owners), groups, started)
@@ -212,18 +239,18 @@ def finish_photo(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
                  prepared: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], groups: np.ndarray,
                  started: float) -> tuple[np.ndarray, CloakResult]:
     """Put the faces' perturbations into the photo (in face order, where regions overlap the later face's
-    wins), scale it down to the SSIM floor, and measure every face against its clean self."""
+    wins), scale each down to the mode's face budget, and measure every face against its clean self."""
     maps, owners = prepared
     result = CloakResult(mode.name, [r.name for r in recognizers], faces=faces)
     delta = np.zeros(image.shape, np.float32)
-    for work, step in zip(works, steps, strict=True):
+    owner = np.full(image.shape[:2], -1, np.int32)
+    for i, (work, step) in enumerate(zip(works, steps, strict=True)):
         if work is not None and step is not None:
             x1, y1, x2, y2 = work.box
             delta[y1:y2, x1:x2] = np.where(work.inside, step[0], delta[y1:y2, x1:x2])
+            owner[y1:y2, x1:x2][work.inside[:, :, 0]] = i
     timings = [0.0 if step is None else step[1] for step in steps]
-    # SSIM and PSNR from the window the perturbation touches (the rest is identical): no whole-image copies.
-    cloaked, scale, result.ssim = ssim_floor(image, delta, mode.ssim_floor)
-    result.scale = scale
+    cloaked, scales, quality = fit_faces(image, delta, owner, faces.xyxy, mode.budget)
     result.psnr = _psnr(image, cloaked, delta)
     after = {}
     for r in recognizers:
@@ -233,10 +260,10 @@ def finish_photo(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
         sims = {r.name: float(r.pair_similarity(owners[r.name][i : i + 1], after[r.name][i : i + 1])[0]) for r in recognizers}
         thresholds = {r.name: float(r.threshold) for r in recognizers}
         result.per_face.append(FaceCloak(i, sims, thresholds, {n: sims[n] < thresholds[n] for n in sims}, timings[i],
-                                         int(groups[i])))
+                                         int(groups[i]), quality[i][0], quality[i][1], scales[i]))
     result.seconds = time.perf_counter() - started
-    log.info("cloaked %d faces in %.2f s: SSIM %.4f, PSNR %.1f dB, scale %.2f", len(faces), result.seconds,
-             result.ssim, result.psnr, scale)
+    log.info("cloaked %d faces in %.2f s: face SSIM %.4f, CIEDE2000 %.2f, PSNR %.1f dB, scales %s", len(faces),
+             result.seconds, result.face_ssim, result.delta_e, result.psnr, [round(s, 2) for s in scales])
     return cloaked, result
 
 

@@ -1,4 +1,4 @@
-"""Image quality figures for cloaks: whole-image SSIM (as scikit-image computes it) and PSNR.
+"""Image quality figures for cloaks: SSIM (as scikit-image computes it), colour difference and PSNR.
 
 SSIM follows ``skimage.metrics.structural_similarity`` with its defaults for RGB uint8 images
 (7x7 uniform window, sample covariance, K1 0.01, K2 0.03, data range 255, a border of 3 px left
@@ -49,3 +49,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB (infinite for identical images)."""
     error = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return float("inf") if error == 0 else 10 * np.log10(DATA_RANGE**2 / error)
+
+
+def delta_e_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel CIEDE2000 colour difference (h, w) of two RGB uint8 images (scikit-image's Lab and CIEDE2000)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    return deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
