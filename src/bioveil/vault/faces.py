@@ -32,7 +32,7 @@ DETECTOR = "yunet-pyramid"
 ENROL_MIN_PHOTOS = 3
 ENROL_MIN_PX = 80
 # Between real faces and the face-like things YuNet is sure of: on 400 LFW people (own size and 4x) 99% of
-# the target faces score 0.898 or more, every portrait of ../shared/data 0.929 or more, while a dog, a
+# the target faces score 0.898 or more, every test portrait 0.929 or more, while a dog, a
 # pumpkin and a pan among the camera files score up to 0.865 (bench/enrol_scores.py, BENCHMARKS.md).
 ENROL_MIN_SCORE = 0.88
 PROBE_MAX_BYTES = 10 * 1024 * 1024
