@@ -21,11 +21,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bioveil.detection.base import get_detector
-from bioveil.detection.boxes import iou_matrix
 from bioveil.errors import MediaError
 from bioveil.media.image import read_image
 from bioveil.vault.faces import DETECTOR, ENROL_MIN_SCORE
-from photo_sizes import FUNNELLED_FACE, camera_files, lfw_people
+from photo_sizes import camera_files, lfw_people, on_the_face
 from wider_data import DATA
 
 # The best boxes, among the camera files and group photos, that are not faces (looked at on 2026-12-03).
@@ -34,9 +33,7 @@ NOT_FACES = ("group_photos/dogs.jpg", "iphone_13_pro_max.HEIC", "sony-powershota
 
 def target_score(pixels: np.ndarray, detector) -> float:
     faces = detector.detect(pixels, 0.3)
-    if not len(faces):
-        return 0.0
-    on = iou_matrix(faces.xyxy, (FUNNELLED_FACE * pixels.shape[0])[None])[:, 0] > 0.1
+    on = on_the_face(faces, pixels.shape[0])
     return float(faces.score[on].max()) if on.any() else 0.0
 
 

@@ -31,6 +31,7 @@ from bioveil.errors import MediaError
 from bioveil.masking.maskers import DEFAULT_SCALE
 from bioveil.masking.region import face_region
 from bioveil.media.image import read_image
+from bioveil.types import Faces
 from wider_coverage import Deface
 from wider_data import DATA
 
@@ -42,6 +43,13 @@ def lfw_people(count: int) -> list[Path]:
     people = sorted(path for path in (DATA / "lfw" / "identities").iterdir() if path.is_dir())
     step = len(people) / min(count, len(people))
     return [sorted(people[int(i * step)].glob("*.jpg"))[0] for i in range(min(count, len(people)))]
+
+
+def on_the_face(faces: Faces, side: int) -> np.ndarray:
+    """Which of ``faces`` lie on the funnelled face of an LFW photo ``side`` px square (IoU > 0.1)."""
+    if not len(faces):
+        return np.zeros(0, bool)
+    return iou_matrix(faces.xyxy, (FUNNELLED_FACE * side)[None])[:, 0] > 0.1
 
 
 def one_box(detectors: list[str], people: int) -> dict:
@@ -60,8 +68,7 @@ def one_box(detectors: list[str], people: int) -> dict:
                 started = time.perf_counter()
                 faces = detector.detect(pixels, SURE_SCORE)
                 seconds += time.perf_counter() - started
-                face = FUNNELLED_FACE * pixels.shape[0]
-                on = int((iou_matrix(faces.xyxy, face[None])[:, 0] > 0.1).sum()) if len(faces) else 0
+                on = int(on_the_face(faces, pixels.shape[0]).sum())
                 counts["one" if on == 1 else "none" if on == 0 else "several"] += 1
             out[name][factor] = {key: value / len(photos) for key, value in counts.items()}
             out[name][factor]["s a photo"] = seconds / len(photos)

@@ -1,10 +1,11 @@
-"""Adversarial face cloaking: small, SSIM-bounded perturbations that make recognizers miss the owner.
+"""Adversarial face cloaking: small perturbations, bounded on each face, that make recognizers miss the owner.
 
 Follow one photo: :mod:`~bioveil.cloaking.photo` finds each face's region (the union of the
 recognizers' crops) and clean embeddings, :mod:`~bioveil.cloaking.decoys` picks where to push each
 person, :mod:`~bioveil.cloaking.budget` bounds the change per pixel, :mod:`~bioveil.cloaking.attack`
-optimizes it through :mod:`~bioveil.cloaking.robustness`'s upload-like transformations, and the SSIM
-floor scales it back if needed. :mod:`~bioveil.cloaking.batch` runs that over files. Needs torch
+optimizes it through :mod:`~bioveil.cloaking.robustness`'s upload-like transformations, within the
+mode's face budget (SSIM and colour on the face, kept after every step and fitted at the end).
+:mod:`~bioveil.cloaking.batch` runs that over files. Needs torch
 (``pip install bioveil[recognition]``).
 """
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bioveil.cloaking import quality
 from bioveil.cloaking.budget import FaceBudget
 from bioveil.cloaking.lanes import one_torch_thread
 from bioveil.cloaking.robustness import EOT
@@ -166,16 +167,17 @@ PROJECTION_STEPS = 6
 def _ssim_means(clean: torch.Tensor, changed: torch.Tensor, windows: Sequence[tuple[int, int, int, int]]) -> float:
     """The lowest SSIM (skimage's: 7x7 uniform window, sample covariance, border of 3 px left out) of
     ``windows`` (x1, y1, x2, y2) of two (1, 3, h, w) images in [0, 255]."""
-    pool = partial(F.avg_pool2d, kernel_size=7, stride=1)
-    norm = 49 / 48
+    pool = partial(F.avg_pool2d, kernel_size=quality.WINDOW, stride=1)
+    norm = quality.WINDOW**2 / (quality.WINDOW**2 - 1)
     ux, uy = pool(clean), pool(changed)
     vx = norm * (pool(clean * clean) - ux * ux)
     vy = norm * (pool(changed * changed) - uy * uy)
     vxy = norm * (pool(clean * changed) - ux * uy)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    c1, c2 = (quality.K1 * quality.DATA_RANGE) ** 2, (quality.K2 * quality.DATA_RANGE) ** 2
     similarity = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    # the pooled map's pixel (i, j) is the 7x7 window centred on (i + 3, j + 3)
-    means = [similarity[..., y1 : max(y2 - 6, y1), x1 : max(x2 - 6, x1)].mean() for x1, y1, x2, y2 in windows]
+    # the pooled map's pixel (i, j) is the window centred on (i + 3, j + 3): a crop's interior, border left out
+    cut = quality.WINDOW - 1
+    means = [similarity[..., y1 : max(y2 - cut, y1), x1 : max(x2 - cut, x1)].mean() for x1, y1, x2, y2 in windows]
     return float(min(means)) if means else 1.0
 
 

@@ -5,8 +5,9 @@
 - Budget: a per-pixel L_inf bound, ``eps`` times ``clip(local 7x7 std / 10, 0.25, 1)`` of the
   luminance, so textured areas (hair, eyes, beard) take changes up to ``eps`` and flat skin a quarter
   of it, where the eye would notice.
-- Face budget: after optimization each face's perturbation is scaled by one factor, found by binary
-  search, so that on the face's box grown ``FACE_GROW``x (and 10% smaller and larger, so a detector that
+- Face budget: the optimizer scales its perturbation back into it after every step (in torch,
+  :mod:`~bioveil.cloaking.attack`), and at the end each face's perturbation is scaled by one factor, found
+  by binary search, so that on the face's box grown ``FACE_GROW``x (and 10% smaller and larger, so a detector that
   finds the face again a little off still measures within the budget) the SSIM stays at or above the
   mode's floor and the mean CIEDE2000 colour difference at or below its cap. Fawkes bounds the change on
   the aligned face the same way (DSSIM 0.002 to 0.01); a whole-image floor let the face itself fall to SSIM
