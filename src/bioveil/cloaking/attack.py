@@ -28,9 +28,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bioveil.cloaking import quality
 from bioveil.cloaking.budget import FaceBudget
 from bioveil.cloaking.lanes import one_torch_thread
+from bioveil.cloaking.projection import FaceProjection
 from bioveil.cloaking.robustness import EOT
 from bioveil.errors import UnknownNameError
 from bioveil.recognition.align import warp
@@ -161,38 +161,6 @@ def get_mode(name: str | Mode) -> Mode:
     return mode
 
 
-PROJECTION_STEPS = 6
-
-
-def _ssim_means(clean: torch.Tensor, changed: torch.Tensor, windows: Sequence[tuple[int, int, int, int]]) -> float:
-    """The lowest SSIM (skimage's: 7x7 uniform window, sample covariance, border of 3 px left out) of
-    ``windows`` (x1, y1, x2, y2) of two (1, 3, h, w) images in [0, 255]."""
-    pool = partial(F.avg_pool2d, kernel_size=quality.WINDOW, stride=1)
-    norm = quality.WINDOW**2 / (quality.WINDOW**2 - 1)
-    ux, uy = pool(clean), pool(changed)
-    vx = norm * (pool(clean * clean) - ux * ux)
-    vy = norm * (pool(changed * changed) - uy * uy)
-    vxy = norm * (pool(clean * changed) - ux * uy)
-    c1, c2 = (quality.K1 * quality.DATA_RANGE) ** 2, (quality.K2 * quality.DATA_RANGE) ** 2
-    similarity = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    # the pooled map's pixel (i, j) is the window centred on (i + 3, j + 3): a crop's interior, border left out
-    cut = quality.WINDOW - 1
-    means = [similarity[..., y1 : max(y2 - cut, y1), x1 : max(x2 - cut, x1)].mean() for x1, y1, x2, y2 in windows]
-    return float(min(means)) if means else 1.0
-
-
-def ssim_scale(window: torch.Tensor, delta: torch.Tensor, face_windows: Sequence[tuple[int, int, int, int]],
-               floor: float) -> float:
-    """The largest share (<= 1, by bisection) of ``delta`` that keeps the face SSIM at or above ``floor``."""
-    if _ssim_means(window, window + delta, face_windows) >= floor:
-        return 1.0
-    low, high = 0.0, 1.0
-    for _ in range(PROJECTION_STEPS):
-        middle = (low + high) / 2
-        low, high = (middle, high) if _ssim_means(window, window + middle * delta, face_windows) >= floor else (low, middle)
-    return low
-
-
 class EnsemblePGD:
     """Signed-gradient PGD on a photo window, against several recognizers at once."""
 
@@ -239,6 +207,7 @@ class EnsemblePGD:
         mode = self.mode
         step = budget * mode.step_ratio
         delta = torch.zeros_like(window)
+        projection = FaceProjection(window, face_windows) if face_windows else None
         side_by_side = self.side_by_side
         threads_before = torch.get_num_threads()
         workers = _workers(self.recognizers)
@@ -281,8 +250,8 @@ class EnsemblePGD:
                     delta = delta.detach() - step * total.sign()
                     delta = torch.maximum(torch.minimum(delta, budget), -budget)
                     delta = (window + delta).clamp(0, 255) - window
-                    if face_windows:
-                        delta = delta * ssim_scale(window, delta, face_windows, mode.face_ssim)
+                    if projection is not None:
+                        delta = delta * projection.scale(delta, mode.face_ssim)
                 if log.isEnabledFor(logging.DEBUG) and (index % 10 == 0 or index == mode.steps - 1):
                     log.debug("step %d: losses %s", index, " ".join(f"{loss:+.3f}" for _g, loss in results))
         finally:
