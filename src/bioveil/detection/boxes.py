@@ -21,17 +21,45 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best score first."""
+    """Indices of the boxes kept by greedy non-maximum suppression, best score first: a box goes when its
+    IoU with a better kept box is above ``iou_threshold``. Only boxes that meet are compared
+    (:func:`overlapping_pairs`): at low score cuts a large photo has tens of thousands of candidates, too
+    many for an all-pairs IoU matrix (50,000 boxes: 10 GB)."""
     order = np.argsort(-score, kind="stable")
-    keep: list[int] = []
-    suppressed = np.zeros(len(order), dtype=bool)
-    ious = iou_matrix(xyxy[order], xyxy[order]) if len(order) else np.zeros((0, 0))
-    for rank, index in enumerate(order):
-        if suppressed[rank]:
-            continue
-        keep.append(int(index))
-        suppressed |= ious[rank] > iou_threshold
-    return np.asarray(keep, dtype=np.int64)
+    boxes = xyxy[order]  # rank r is the r-th best box
+    a, b = overlapping_pairs(boxes)
+    iou, _ = _pair_overlaps(boxes, a, b)
+    is_leader, _ = _greedy_leaders(len(order), a, b, iou > iou_threshold)
+    return order[is_leader].astype(np.int64)
+
+
+def _pair_overlaps(boxes: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For box pairs (a, b): their IoU, and the share of the smaller box inside the other."""
+    top_left = np.maximum(boxes[a, :2], boxes[b, :2])
+    bottom_right = np.minimum(boxes[a, 2:], boxes[b, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+    area_a, area_b = box_area(boxes[a]), box_area(boxes[b])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9), inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
+
+
+def _greedy_leaders(count: int, a: np.ndarray, b: np.ndarray, link: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy grouping of ``count`` boxes ranked best first, given linked pairs (a, b): a box that links to
+    no better leader leads a group of its own, any other joins the best leader it links to. Returns
+    which boxes lead and each box's leader."""
+    better, worse = np.minimum(a[link], b[link]), np.maximum(a[link], b[link])
+    by_worse = np.argsort(worse, kind="stable")
+    better, worse = better[by_worse], worse[by_worse]
+    starts = np.searchsorted(worse, np.arange(count + 1))
+    group = np.arange(count)
+    is_leader = np.zeros(count, dtype=bool)
+    for rank in range(count):
+        candidates = better[starts[rank]:starts[rank + 1]]
+        leaders = candidates[is_leader[candidates]] if len(candidates) else candidates
+        if len(leaders):
+            group[rank] = leaders.min()
+        else:
+            is_leader[rank] = True
+    return is_leader, group
 
 
 def scale_boxes(xyxy: np.ndarray, factor: float) -> np.ndarray:
@@ -82,35 +110,16 @@ def fuse_faces(faces: Faces, merge_iou: float, contain: float) -> Faces:
     (``contain`` of the smaller box inside the larger): a large face seen at several scales, or whose
     eyes and mouth a detector also took for faces, becomes one face.
 
-    Groups form greedily, best score first: a box that links to no better group leader leads a group of
-    its own, and every other box joins the best leader it links to. The leader's box, score and
-    landmarks are the face's (landmarks from the best member that has them, where the leader has none);
+    Groups form greedily, best score first (:func:`_greedy_leaders`, the rule of :func:`nms` with links
+    beyond IoU). The leader's box, score and landmarks are the face's (landmarks from the best member that has them, where the leader has none);
     ``cover`` is the box enclosing every member, for masking."""
     if len(faces) == 0:
         return faces
     order = np.argsort(-faces.score, kind="stable")
     boxes = faces.xyxy[order]  # rank r is the r-th best box
     a, b = overlapping_pairs(boxes)
-    top_left = np.maximum(boxes[a, :2], boxes[b, :2])
-    bottom_right = np.minimum(boxes[a, 2:], boxes[b, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-    area_a, area_b = box_area(boxes[a]), box_area(boxes[b])
-    iou = inter / np.maximum(area_a + area_b - inter, 1e-9)
-    inside = inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
-    link = (iou > merge_iou) | (inside >= contain)
-    better, worse = np.minimum(a[link], b[link]), np.maximum(a[link], b[link])
-    by_worse = np.argsort(worse, kind="stable")
-    better, worse = better[by_worse], worse[by_worse]
-    starts = np.searchsorted(worse, np.arange(len(order) + 1))
-    group = np.arange(len(order))
-    is_leader = np.zeros(len(order), dtype=bool)
-    for rank in range(len(order)):
-        candidates = better[starts[rank]:starts[rank + 1]]
-        leaders = candidates[is_leader[candidates]] if len(candidates) else candidates
-        if len(leaders):
-            group[rank] = leaders.min()
-        else:
-            is_leader[rank] = True
+    iou, inside = _pair_overlaps(boxes, a, b)
+    is_leader, group = _greedy_leaders(len(order), a, b, (iou > merge_iou) | (inside >= contain))
     leaders = np.flatnonzero(is_leader)
     row_of = np.cumsum(is_leader) - 1
     rows = row_of[group]

@@ -17,6 +17,7 @@ import logging
 import numpy as np
 
 from bioveil.detection.base import register_detector
+from bioveil.detection.boxes import nms
 from bioveil.detection.model_store import SCRFD as SCRFD_FILE
 from bioveil.detection.model_store import locate
 from bioveil.detection.onnx_session import cpu_session, padded_blob
@@ -68,16 +69,6 @@ def _centres(height: int, width: int, stride: int) -> np.ndarray:
     return np.repeat(centres, ANCHORS, axis=0)
 
 
-def _nms(xyxy: np.ndarray, score: np.ndarray, iou: float) -> np.ndarray:
-    """OpenCV's NMS: at low score cuts a large photo has tens of thousands of candidates, too many for
-    the all-pairs IoU matrix of :func:`bioveil.detection.boxes.nms`."""
-    import cv2
-
-    wh = xyxy[:, 2:] - xyxy[:, :2]
-    kept = cv2.dnn.NMSBoxes(np.concatenate([xyxy[:, :2], wh], axis=1).tolist(), score.tolist(), 0.0, iou)
-    return np.asarray(kept, dtype=np.int64).reshape(-1)
-
-
 class SCRFD:
     """SCRFD at the image's own resolution (padded to a multiple of 32)."""
 
@@ -110,7 +101,7 @@ class SCRFD:
         if not boxes:
             return Faces.empty()
         xyxy, score, landmarks = np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks)
-        kept = _nms(xyxy, score, self.nms_iou)
+        kept = nms(xyxy, score, self.nms_iou)
         return Faces(xyxy[kept], score[kept], landmarks[kept])
 
 
