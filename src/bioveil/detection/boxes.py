@@ -111,8 +111,8 @@ def fuse_faces(faces: Faces, merge_iou: float, contain: float) -> Faces:
     eyes and mouth a detector also took for faces, becomes one face.
 
     Groups form greedily, best score first (:func:`_greedy_leaders`, the rule of :func:`nms` with links
-    beyond IoU). The leader's box, score and landmarks are the face's (landmarks from the best member that has them, where the leader has none);
-    ``cover`` is the box enclosing every member, for masking."""
+    beyond IoU). The leader's box, score and landmarks are the face's (landmarks from the best member that
+    has them, where the leader has none); ``cover`` is the box enclosing every member, for masking."""
     if len(faces) == 0:
         return faces
     order = np.argsort(-faces.score, kind="stable")
