@@ -28,10 +28,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bioveil.cloaking import quality
 from bioveil.cloaking.budget import FaceBudget
 from bioveil.cloaking.lanes import one_torch_thread
 from bioveil.cloaking.projection import FaceProjection
-from bioveil.cloaking.robustness import EOT
+from bioveil.cloaking.robustness import EOT, gaussian_blur
 from bioveil.errors import UnknownNameError
 from bioveil.recognition.align import warp
 from bioveil.recognition.base import Recognizer
@@ -53,6 +54,19 @@ class Mode:
     feature_weight: float = 0.0  # weight of the mid-network feature loss (transfer to unseen recognizers)
     delta_e: float = 2.0  # ...and mean CIEDE2000 at most this
     visible: bool = False  # a budget past what Fawkes allows: the change shows, and the user is warned
+    # Components of the perturbation beyond the full-resolution one: each lives at 1/k of the window's size (k in
+    # ``scales``), is upsampled bilinearly and added, with an L_inf bound of ``coarse_eps`` (0-255 units). SSIM
+    # barely sees a change that is smooth over its 7x7 windows, and downscaling keeps it.
+    scales: tuple[int, ...] = ()
+    coarse_eps: float = 4.0
+    # Translation-invariant gradients: the gradient is smoothed by a Gaussian of this sigma (in 112-px chip pixels,
+    # scaled to the window) before its sign is taken. 0: off.
+    smooth_sigma: float = 0.0
+    # "sign": the signed step of L_inf PGD; "ssim": a step along the gradient weighted by what SSIM tolerates at
+    # each pixel (twice its local variance plus SSIM's C2: first-order, the direction that changes the loss most
+    # for a given SSIM), of RMS ``ssim_step`` (0-255 units) over the face region.
+    step_kind: str = "sign"
+    ssim_step: float = 1.0
 
     @property
     def budget(self) -> FaceBudget:
@@ -107,6 +121,16 @@ FEATURE_LAYERS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
     "facenet": lambda model: model.repeat1,
     "sface": lambda model: _middle(model.blocks),
 }
+
+
+def _ssim_tolerance(window: torch.Tensor) -> torch.Tensor:
+    """(1, 1, h, w): twice the local 7x7 variance of the luminance plus SSIM's C2, relative to its mean: where a
+    change of the same size costs SSIM least (textured pixels), the weight is largest."""
+    gray = window.mean(dim=1, keepdim=True)
+    mean = F.avg_pool2d(F.pad(gray, (3, 3, 3, 3), mode="replicate"), 7, stride=1)
+    square = F.avg_pool2d(F.pad(gray * gray, (3, 3, 3, 3), mode="replicate"), 7, stride=1)
+    weight = 2 * (square - mean * mean).clamp(min=0) + (quality.K2 * quality.DATA_RANGE) ** 2
+    return weight / weight.mean()
 
 
 class _FeatureTap:
@@ -179,13 +203,14 @@ class EnsemblePGD:
 
     def forward(self, window: torch.Tensor, budget: torch.Tensor, maps: dict[str, torch.Tensor],
                 owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor],
-                face_windows: Sequence[tuple[int, int, int, int]] = ()) -> torch.Tensor:
+                face_windows: Sequence[tuple[int, int, int, int]] = (), ssim_floor: float | None = None) -> torch.Tensor:
         """The perturbation (1, 3, h, w) for ``window`` (1, 3, h, w) in [0, 255].
 
         ``budget`` (1, 1, h, w): per-pixel L_inf bound, zero outside the face region; ``maps``:
         each recognizer's chip-to-window map (2, 3); ``owners`` and ``decoys``: unit vectors (d,);
         ``face_windows``: where the mode's face SSIM is measured (x1, y1, x2, y2 in the window): after
-        every step the perturbation is scaled back into it, so the steps search within the budget.
+        every step the perturbation is scaled back into it, so the steps search within the budget;
+        ``ssim_floor``: the SSIM kept there (default: the mode's), higher where the output's codec takes its share.
         """
         torch.set_flush_denormal(True)  # faster on CPU; per thread, and set back when done (finally, below)
         tap = _FeatureTap(self.recognizers if self.mode.feature_weight > 0 else ())
@@ -196,17 +221,31 @@ class EnsemblePGD:
                     for recognizer in self.recognizers:
                         recognizer.embed_chips(warp(window, maps[recognizer.name][None], recognizer.input_size))
                 clean_features = {name: output.detach() for name, output in seen.items()}
-            return self._optimize(window, budget, maps, owners, decoys, tap, clean_features, face_windows)
+            return self._optimize(window, budget, maps, owners, decoys, tap, clean_features, face_windows,
+                                  self.mode.face_ssim if ssim_floor is None else ssim_floor)
         finally:
             torch.set_flush_denormal(False)
             tap.close()
 
     def _optimize(self, window: torch.Tensor, budget: torch.Tensor, maps: dict[str, torch.Tensor],
                   owners: dict[str, torch.Tensor], decoys: dict[str, torch.Tensor], tap: _FeatureTap,
-                  clean_features: dict[str, torch.Tensor], face_windows: Sequence[tuple[int, int, int, int]]) -> torch.Tensor:
+                  clean_features: dict[str, torch.Tensor], face_windows: Sequence[tuple[int, int, int, int]],
+                  ssim_floor: float) -> torch.Tensor:
         mode = self.mode
         step = budget * mode.step_ratio
+        height, width = window.shape[-2:]
+        inside = (budget > 0).to(window.dtype)
         delta = torch.zeros_like(window)
+        coarse = [torch.zeros((1, 3, -(-height // k), -(-width // k)), dtype=window.dtype) for k in mode.scales]
+        sigma = mode.smooth_sigma * width / 112
+        tolerance = _ssim_tolerance(window) * inside if mode.step_kind == "ssim" else None
+
+        def compose(fine: torch.Tensor, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+            """The whole perturbation: ``fine`` plus each coarse component upsampled, within the face region."""
+            for part in parts:
+                fine = fine + F.interpolate(part, size=(height, width), mode="bilinear", align_corners=False) * inside
+            return fine
+
         projection = FaceProjection(window, face_windows) if face_windows else None
         side_by_side = self.side_by_side
         threads_before = torch.get_num_threads()
@@ -214,8 +253,8 @@ class EnsemblePGD:
         pool = ThreadPoolExecutor(len(workers), "bioveil-cloak", initializer=one_torch_thread) if side_by_side else None
         try:
             for index in range(mode.steps):
-                delta.requires_grad_(True)
-                transformed = self.eot.image(window + delta)
+                leaves = [delta.requires_grad_(True), *(part.requires_grad_(True) for part in coarse)]
+                transformed = self.eot.image(window + compose(delta, coarse))
                 # Crops drawn in recognizer order, before any network runs: the seeded draws do not depend on threads.
                 chip_maps = {r.name: self.eot.crop(maps[r.name], r.input_size)[None] for r in self.recognizers}
 
@@ -241,23 +280,37 @@ class EnsemblePGD:
                     results = [done[r.name] for r in self.recognizers]
                 else:
                     results = [loss_gradient(r) for r in self.recognizers]
-                total = torch.zeros_like(window)
+                totals = [torch.zeros_like(leaf) for leaf in leaves]
                 for recognizer, (gradient_out, _loss) in zip(self.recognizers, results, strict=True):
                     # through the upload-like transformation, then normalized and weighted
-                    (gradient,) = torch.autograd.grad(transformed, delta, gradient_out, retain_graph=True)
-                    total += GRADIENT_WEIGHTS.get(recognizer.name, 1.0) * gradient / (gradient.abs().mean() + 1e-12)
+                    gradients = torch.autograd.grad(transformed, leaves, gradient_out, retain_graph=True)
+                    weight = GRADIENT_WEIGHTS.get(recognizer.name, 1.0)
+                    for total, gradient in zip(totals, gradients, strict=True):
+                        total += weight * gradient / (gradient.abs().mean() + 1e-12)
                 with torch.no_grad():
-                    delta = delta.detach() - step * total.sign()
+                    if sigma > 0:
+                        totals[0] = gaussian_blur(totals[0], sigma)
+                    if tolerance is None:
+                        delta = delta.detach() - step * totals[0].sign()
+                    else:
+                        direction = totals[0] * tolerance
+                        rms = direction.pow(2).sum().div(inside.sum() * 3 + 1e-12).sqrt()
+                        delta = delta.detach() - mode.ssim_step * direction / (rms + 1e-12)
                     delta = torch.maximum(torch.minimum(delta, budget), -budget)
-                    delta = (window + delta).clamp(0, 255) - window
+                    coarse = [(part.detach() - mode.coarse_eps * mode.step_ratio * total.sign())
+                              .clamp(-mode.coarse_eps, mode.coarse_eps) for part, total in zip(coarse, totals[1:], strict=True)]
+                    smooth = compose(torch.zeros_like(window), coarse)
+                    delta = (window + smooth + delta).clamp(0, 255) - window - smooth
                     if projection is not None:
-                        delta = delta * projection.scale(delta, mode.face_ssim)
+                        share = projection.scale(delta + smooth, ssim_floor)
+                        delta, coarse = delta * share, [part * share for part in coarse]
                 if log.isEnabledFor(logging.DEBUG) and (index % 10 == 0 or index == mode.steps - 1):
                     log.debug("step %d: losses %s", index, " ".join(f"{loss:+.3f}" for _g, loss in results))
         finally:
             if pool:
                 pool.shutdown()
                 torch.set_num_threads(threads_before)
-        return delta.detach()
+        with torch.no_grad():
+            return compose(delta.detach(), [part.detach() for part in coarse])
 
     __call__ = forward

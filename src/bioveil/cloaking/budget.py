@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,9 @@ TEXTURE_MIN = 0.25  # flattest areas still get this share of the budget
 SEARCH_STEPS = 9
 FACE_GROW = 1.3  # the face box grown by this is where a mode's budget is measured
 GROW_SLACK = (0.9, 1.0, 1.1)  # ...and at these shares of that growth
+# A codec's blocks (JPEG's 16-px MCU at most): a window aligned to them and encoded alone decodes to the same
+# pixels as the whole photo encoded (for 4:2:0, a block in from the window's edges: chroma upsampling).
+CODEC_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,17 @@ def worst_quality(clean: np.ndarray, cloaked: np.ndarray, box: Sequence[float]) 
     return worst_ssim, worst_colour
 
 
-def fit_faces(image: np.ndarray, delta: np.ndarray, owner: np.ndarray, boxes: np.ndarray,
-              budget: FaceBudget) -> tuple[np.ndarray, list[float], list[tuple[float, float]]]:
+def fit_faces(image: np.ndarray, delta: np.ndarray, owner: np.ndarray, boxes: np.ndarray, budget: FaceBudget,
+              written: Callable[[np.ndarray], np.ndarray] | None = None,
+              ) -> tuple[np.ndarray, list[float], list[tuple[float, float]]]:
     """The cloaked image with each face's perturbation scaled (largest factor <= 1) to ``budget``.
 
     ``owner`` (h, w) says which face's perturbation each pixel holds (-1: none); ``boxes`` (n, 4) are the
     faces' boxes. Returns the image, each face's scale and its (SSIM, colour difference) as measured.
-    Where faces overlap, a face whose budget breaks shrinks every perturbation that reaches its windows."""
+    Where faces overlap, a face whose budget breaks shrinks every perturbation that reaches its windows.
+    ``written``: what the output file's codec makes of pixels (e.g. a JPEG round trip); the budget is then
+    measured on that, as a reader of the file sees it. It is applied to windows aligned to ``CODEC_BLOCK``
+    pixels of the photo, so its blocks are the file's own."""
     scales = np.zeros(len(boxes), np.float64)
     height, width = image.shape[:2]
 
@@ -86,10 +93,14 @@ def fit_faces(image: np.ndarray, delta: np.ndarray, owner: np.ndarray, boxes: np
 
     def quality(i: int) -> tuple[float, float]:
         outer = face_window(boxes[i], (height, width), FACE_GROW * max(GROW_SLACK))
+        if written is not None:
+            outer = _block_aligned(outer, (height, width))
         x1, y1, x2, y2 = outer
         clean = image[y1:y2, x1:x2]
         local = np.asarray(boxes[i], np.float64) - (x1, y1, x1, y1)
-        return worst_quality(clean, cloaked_window(outer), local)
+        if written is None:
+            return worst_quality(clean, cloaked_window(outer), local)
+        return worst_quality(clean, as_written(cloaked_window, outer, (height, width), written), local)
 
     def touching(i: int) -> np.ndarray:
         """The faces whose perturbation reaches into face ``i``'s widest window."""
@@ -121,6 +132,36 @@ def fit_faces(image: np.ndarray, delta: np.ndarray, owner: np.ndarray, boxes: np
     figures = [quality(i) for i in range(len(boxes))]
     factor = np.where(owner >= 0, scales[np.maximum(owner, 0)], 0.0).astype(np.float32)
     return apply_delta(image, delta * factor[:, :, None]), scales.tolist(), figures
+
+
+def as_written(pixels: Callable[[tuple[int, int, int, int]], np.ndarray], window: tuple[int, int, int, int],
+               image_hw: tuple[int, int], written: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``window`` of a photo as its file holds it once ``written`` (a codec's round trip), from ``pixels(w)``, the
+    photo's pixels in a window ``w``: the codec runs on a block-aligned window one block wider all round (chroma
+    is upsampled across block edges), so it sees the blocks the whole photo's encoding sees."""
+    x1, y1, x2, y2 = window
+    wide = _block_aligned((x1 - CODEC_BLOCK, y1 - CODEC_BLOCK, x2 + CODEC_BLOCK, y2 + CODEC_BLOCK), image_hw)
+    decoded = written(pixels(wide))
+    return decoded[y1 - wide[1] : y2 - wide[1], x1 - wide[0] : x2 - wide[0]]
+
+
+def codec_cost(image: np.ndarray, box: Sequence[float], written: Callable[[np.ndarray], np.ndarray]) -> float:
+    """What the codec alone takes from a face's SSIM (the worst of its windows): 1 - SSIM of the clean face
+    against the clean face written."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = _block_aligned(face_window(box, (height, width), FACE_GROW * max(GROW_SLACK)), (height, width))
+    local = np.asarray(box, np.float64) - (x1, y1, x1, y1)
+    decoded = as_written(lambda w: image[w[1] : w[3], w[0] : w[2]], (x1, y1, x2, y2), (height, width), written)
+    return max(0.0, 1.0 - worst_quality(image[y1:y2, x1:x2], decoded, local)[0])
+
+
+def _block_aligned(window: tuple[int, int, int, int], image_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``window`` grown outwards to multiples of ``CODEC_BLOCK`` (clipped to the image)."""
+    x1, y1, x2, y2 = (max(window[0], 0), max(window[1], 0), window[2], window[3])
+    height, width = image_hw
+    block = CODEC_BLOCK
+    return (x1 // block * block, y1 // block * block, min(-(-x2 // block) * block, width),
+            min(-(-y2 // block) * block, height))
 
 
 def crop_quad(chip_to_image: np.ndarray, size: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,6 +22,7 @@ from bioveil.cloaking.budget import (
     FACE_GROW,
     GROW_SLACK,
     bounding_window,
+    codec_cost,
     crop_quad,
     face_window,
     fit_faces,
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RECOGNIZERS = ("dlib", "facenet", "sface")
 WINDOW_MARGIN = 6  # px around the region kept in the optimization window (for blur and resize context)
+CODEC_FLOOR_CAP = 0.999  # the optimizer's SSIM floor never above this, however lossy the output codec
 
 
 @dataclass
@@ -146,12 +148,17 @@ class FaceWork:
     target: dict[str, Any]
     seed: int
     face_windows: tuple[tuple[int, int, int, int], ...] = ()  # where the face budget is measured, in the window
+    ssim_floor: float | None = None  # the SSIM the optimizer keeps there (None: the mode's)
 
 
 def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode, maps: dict[str, np.ndarray],
                owners: dict[str, np.ndarray], targets: dict[str, np.ndarray], seeds: Sequence[int],
-               boxes: np.ndarray) -> list[FaceWork | None]:
-    """A :class:`FaceWork` per face of ``boxes`` (n, 4) (``None`` for a face whose region is empty)."""
+               boxes: np.ndarray, written: Callable[[np.ndarray], np.ndarray] | None = None) -> list[FaceWork | None]:
+    """A :class:`FaceWork` per face of ``boxes`` (n, 4) (``None`` for a face whose region is empty).
+
+    ``written``: the output codec's round trip. Its own loss of SSIM on the face, measured on the clean
+    window, is added to the floor the optimizer keeps: the dissimilarities of codec and cloak add up, to first
+    order, so the optimizer searches what the file's budget leaves it (``fit_faces`` then checks the file)."""
     import torch
 
     height, width = image.shape[:2]
@@ -178,8 +185,11 @@ def face_works(image: np.ndarray, recognizers: Sequence[Recognizer], mode: Mode,
             torch.from_numpy(budget)[None, None], local_maps,
             {r.name: torch.from_numpy(_unit(owners[r.name][i])).float() for r in recognizers},
             {r.name: torch.from_numpy(np.asarray(targets[r.name][i], np.float32)) for r in recognizers},
-            int(seed), measured))
+            int(seed), measured,
+            None if written is None else min(mode.face_ssim + codec_cost(image, boxes[i], written), CODEC_FLOOR_CAP)))
     return works
+
+
 
 
 def cloak_face(work: FaceWork, recognizers: Sequence[Recognizer], mode: Mode,
@@ -189,7 +199,7 @@ def cloak_face(work: FaceWork, recognizers: Sequence[Recognizer], mode: Mode,
 
     started = time.perf_counter()
     attack = EnsemblePGD(recognizers, mode, torch.Generator().manual_seed(work.seed), side_by_side=side_by_side)
-    step = attack(work.window, work.budget, work.maps, work.owner, work.target, work.face_windows)
+    step = attack(work.window, work.budget, work.maps, work.owner, work.target, work.face_windows, work.ssim_floor)
     return step[0].permute(1, 2, 0).numpy(), time.perf_counter() - started
 
 
@@ -237,9 +247,11 @@ def cloak_pixels(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
 def finish_photo(image: np.ndarray, faces: Faces, recognizers: Sequence[Recognizer], mode: Mode,
                  works: Sequence[FaceWork | None], steps: Sequence[tuple[np.ndarray, float] | None],
                  prepared: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], groups: np.ndarray,
-                 started: float) -> tuple[np.ndarray, CloakResult]:
+                 started: float, written: Callable[[np.ndarray], np.ndarray] | None = None,
+                 ) -> tuple[np.ndarray, CloakResult]:
     """Put the faces' perturbations into the photo (in face order, where regions overlap the later face's
-    wins), scale each down to the mode's face budget, and measure every face against its clean self."""
+    wins), scale each down to the mode's face budget, and measure every face against its clean self.
+    ``written``: the output codec's round trip, so the budget holds on the file (see ``fit_faces``)."""
     maps, owners = prepared
     result = CloakResult(mode.name, [r.name for r in recognizers], faces=faces)
     delta = np.zeros(image.shape, np.float32)
@@ -250,7 +262,7 @@ def finish_photo(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
             delta[y1:y2, x1:x2] = np.where(work.inside, step[0], delta[y1:y2, x1:x2])
             owner[y1:y2, x1:x2][work.inside[:, :, 0]] = i
     timings = [0.0 if step is None else step[1] for step in steps]
-    cloaked, scales, quality = fit_faces(image, delta, owner, faces.xyxy, mode.budget)
+    cloaked, scales, quality = fit_faces(image, delta, owner, faces.xyxy, mode.budget, written)
     result.psnr = _psnr(image, cloaked, delta)
     after = {}
     for r in recognizers:

@@ -74,6 +74,7 @@ class Picture:
     exif: Image.Exif | None  # kept only for --keep-metadata
     xmp: bytes | None
     had_profile: bool  # a colour profile was applied to the pixels (and is not written back)
+    subsampling: int | None = None  # a JPEG's chroma subsampling, as Pillow names it (0 4:4:4, 1 4:2:2, 2 4:2:0)
 
     @property
     def write_format(self) -> str:
@@ -154,7 +155,17 @@ def _to_picture(path: Path, image: Image.Image) -> Picture:
         exif=exif,
         xmp=xmp if isinstance(xmp, bytes) else (xmp.encode() if isinstance(xmp, str) else None),
         had_profile=bool(icc),
+        subsampling=_jpeg_subsampling(image),
     )
+
+
+def _jpeg_subsampling(image: Image.Image) -> int | None:
+    if image.format not in ("JPEG", "MPO"):
+        return None
+    from PIL import JpegImagePlugin
+
+    sampling = JpegImagePlugin.get_sampling(image)
+    return sampling if sampling in (0, 1, 2) else None
 
 
 def _to_srgb(path: Path, rgb: Image.Image, icc: bytes) -> Image.Image:
@@ -166,12 +177,23 @@ def _to_srgb(path: Path, rgb: Image.Image, icc: bytes) -> Image.Image:
         return rgb
 
 
+def jpeg_round_trip(pixels: np.ndarray, quality: int = 95, subsampling: int | None = None) -> np.ndarray:
+    """``pixels`` (RGB uint8) as :func:`write_image` would write them to a JPEG and a reader would decode them."""
+    buffer = io.BytesIO()
+    options: dict[str, object] = {"quality": quality}
+    if subsampling is not None:
+        options["subsampling"] = subsampling
+    Image.fromarray(pixels, "RGB").save(buffer, format="JPEG", **options)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
 def write_image(picture: Picture, pixels: np.ndarray, target: Path, keep_metadata: bool = False,
-                quality: int = 95) -> None:
+                quality: int = 95, subsampling: int | None = None) -> None:
     """Write ``pixels`` (RGB uint8) to ``target`` atomically in ``picture``'s format.
 
     Only what is named here is written: with ``keep_metadata`` the EXIF (orientation reset, as the
     pixels are upright) and XMP; otherwise nothing. The pixels are sRGB already, so no profile.
+    ``subsampling``: JPEG's chroma subsampling (Pillow's 0 for 4:4:4, 2 for 4:2:0; None: Pillow's default).
     """
     image = Image.fromarray(pixels, "RGB")
     if picture.alpha is not None:
@@ -182,6 +204,8 @@ def write_image(picture: Picture, pixels: np.ndarray, target: Path, keep_metadat
     options: dict[str, object] = {}
     if fmt in ("JPEG", "WEBP", "HEIF"):
         options["quality"] = quality
+    if fmt == "JPEG" and subsampling is not None:
+        options["subsampling"] = subsampling
     if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")
     if fmt == "TIFF":
