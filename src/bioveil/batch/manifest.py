@@ -112,6 +112,17 @@ class Manifest:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        except (sqlite3.Error, OSError) as exc:
+            raise ManifestError(self.path, f"cannot be created ({exc}); check the output folder's permissions") from exc
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+        self._lock = threading.Lock()
+
+    def _open(self) -> None:
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -124,10 +135,6 @@ class Manifest:
         except sqlite3.Error as exc:
             raise ManifestError(self.path, f"cannot be opened ({exc}); delete it to start the batch afresh, "
                                            "or check the output folder's permissions") from exc
-        except OSError as exc:
-            raise ManifestError(self.path, f"cannot be created ({exc.strerror or exc}); "
-                                           "check the output folder's permissions") from exc
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
