@@ -75,3 +75,7 @@ class UnexpectedError(MediaError):
 
 class ModelFileError(BioveilError, ValueError):
     """A model file that is damaged or not the version bioveil reads; reinstall the package that ships it."""
+
+
+class ManifestError(MediaError):
+    """A batch's manifest (``OUTDIR/.bioveil/manifest.sqlite``) cannot be opened, read or written."""

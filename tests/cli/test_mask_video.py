@@ -154,4 +154,5 @@ def test_bad_videos_get_named_errors_and_no_output(clips, data, tmp_path):
         "unknown-codec.avi": ("failed", "UnsupportedFormatError"),
         "good.mp4": ("ok", None),
     }
-    assert sorted(p.name for p in out.rglob("*")) == ["good.mp4"]
+    # The one output, and the batch's manifest (no partial file of the failed ones).
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [".bioveil", ".bioveil/manifest.sqlite", "good.mp4"]

@@ -8,7 +8,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bioveil.cli.progress import FileProgress, finish
+from bioveil.cli.progress import (
+    RESUME_EPILOG,
+    FileProgress,
+    add_resume_arguments,
+    counts,
+    finish,
+    report_summary,
+    resume_from,
+)
 from bioveil.media.atomic import atomic_path
 from bioveil.media.image import DEFAULT_MAX_PIXELS
 
@@ -19,7 +27,8 @@ DECOY_NAMES = ("consistent", "random")
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "cloak", help="cloak faces in photos against face recognition", description=__doc__,
-        epilog="Exit codes: 0 all inputs cloaked, 1 some failed (the rest were cloaked), 2 usage error, 3 nothing to do.")
+        epilog=RESUME_EPILOG + " Exit codes: 0 all inputs cloaked, 1 some failed (the rest were cloaked), "
+                               "2 usage error, 3 nothing to do.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo files, or folders (recursive)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                         help="folder for the cloaked copies (inputs are never modified)")
@@ -38,6 +47,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file, per-face report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_resume_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -50,18 +60,18 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed, detector=args.detector, threshold=args.threshold,
                              keep_metadata=args.keep_metadata, max_pixels=args.max_pixels)
     progress = FileProgress(args.no_progress)
-    batch = cloak_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan)
+    batch = cloak_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan,
+                        resume=resume_from(args))
     progress.close()
     print(summary(batch, args.output))
     return finish(batch, args.json, lambda path: write_report(path, batch, settings))
 
 
 def summary(batch: Any, outdir: Path) -> str:
-    if not batch.results:
+    if not batch.results and not batch.done:
         return "no photos found in the inputs"
-    done = len(batch.results) - len(batch.failures)
     fooled = sum(1 for r in batch.results if r.cloak is not None for f in r.cloak.per_face if all(f.fooled.values()))
-    line = (f"{len(batch.results)} files: {done} cloaked, {len(batch.failures)} failed; "
+    line = (f"{counts(batch, 'cloaked')}; "
             f"{batch.face_count} faces cloaked, {fooled} fool every recognizer; outputs in {outdir}")
     if batch.skipped:
         line += f"; {len(batch.skipped)} files in folders skipped (not images)"
@@ -72,9 +82,9 @@ def write_report(path: Path, batch: Any, settings: Any) -> None:
     report = {
         "version": 1,
         "settings": asdict(settings),
-        "files": [result.to_record() for result in batch.results],
+        "files": [result.to_record() for result in batch.results] + batch.done_records(),
         "skipped": [str(skipped) for skipped in batch.skipped],
-        "summary": {"files": len(batch.results), "failed": len(batch.failures), "faces": batch.face_count},
+        "summary": report_summary(batch),
     }
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(report, indent=2))

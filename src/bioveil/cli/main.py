@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bioveil: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("bioveil: interrupted; outputs already written are complete, none is partial", file=sys.stderr)
+        print("bioveil: interrupted; outputs already written are complete, none is partial; "
+              "run the same command again to finish the batch", file=sys.stderr)
         return 130
 
 

@@ -9,7 +9,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bioveil.cli.progress import FileProgress, finish
+from bioveil.cli.progress import (
+    RESUME_EPILOG,
+    FileProgress,
+    add_resume_arguments,
+    counts,
+    finish,
+    report_summary,
+    resume_from,
+)
 from bioveil.detection.base import detector_names
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
 from bioveil.masking.batch import BatchResult, MaskSettings, mask_batch
@@ -35,7 +43,7 @@ def add_parser(commands: Any) -> None:
         epilog="The default detectors (permissive, permissive-video) are CenterFace and YuNet (MIT, Apache-2.0). "
                "--detector ensemble runs SCRFD, which covers more faces in crowds but masks more texture in large "
                "photos, and whose trained weights InsightFace licenses for non-commercial research only "
-               "(BENCHMARKS.md). "
+               "(BENCHMARKS.md). " + RESUME_EPILOG + " "
                "Exit codes: 0 all inputs masked, 1 some failed (the rest were masked), 2 usage error, 3 nothing to do.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo and video files, or folders (recursive)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
@@ -55,6 +63,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_resume_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -69,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     progress = FileProgress(args.no_progress)
     frames = tqdm(unit="frame", desc="video", disable=True if args.no_progress else None, file=sys.stderr, leave=False)
     batch = mask_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan,
-                       on_frame=lambda: frames.update(1))
+                       on_frame=lambda: frames.update(1), resume=resume_from(args))
     frames.close()
     progress.close()
     print(summary(batch, args.output))
@@ -77,13 +86,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary(batch: BatchResult, outdir: Path) -> str:
-    done = len(batch.results) - len(batch.failures)
-    line = (f"{len(batch.results)} files: {done} masked, {len(batch.failures)} failed; "
-            f"{batch.face_count} faces masked; outputs in {outdir}")
+    if not batch.results and not batch.done:
+        return "no photos or videos found in the inputs"
+    line = f"{counts(batch, 'masked')}; {batch.face_count} faces masked; outputs in {outdir}"
     if batch.skipped:
         line += f"; {len(batch.skipped)} files in folders skipped (not images)"
-    if not batch.results:
-        line = "no photos or videos found in the inputs"
     return line
 
 
@@ -91,9 +98,9 @@ def write_report(path: Path, batch: BatchResult, settings: MaskSettings) -> None
     report = {
         "version": 1,
         "settings": {key: value for key, value in asdict(settings).items() if key != "workers"},
-        "files": [result.to_record() for result in batch.results],
+        "files": [result.to_record() for result in batch.results] + batch.done_records(),
         "skipped": [str(skipped) for skipped in batch.skipped],
-        "summary": {"files": len(batch.results), "failed": len(batch.failures), "faces": batch.face_count},
+        "summary": report_summary(batch),
     }
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(report, indent=2))

@@ -1,13 +1,40 @@
-"""What the batch commands (mask, cloak) share: a progress bar over files, and how they end."""
+"""What the batch commands (mask, cloak, scan) share: the resume flags, a progress bar over files, the
+summary's counts, and how they end."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bioveil.errors import OutputError
+
+RESUME_EPILOG = ("Reruns resume: a manifest (OUTDIR/.bioveil/manifest.sqlite) records every input, and a rerun skips "
+                 "files done with the same settings whose input is unchanged and whose output is still there; "
+                 "files that failed are tried again only with --retry-failed; --force redoes everything.")
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="try again the files that failed in an earlier run (otherwise reported as failed again)")
+    parser.add_argument("--force", action="store_true", help="redo every file, even those an earlier run finished")
+
+
+def resume_from(args: argparse.Namespace) -> Any:
+    from bioveil.batch.runner import Resume
+
+    return Resume(retry_failed=args.retry_failed, force=args.force)
+
+
+def counts(batch: Any, verb: str) -> str:
+    """``N files: D <verb>, S skipped (done before), F failed`` (and how many of those failed before)."""
+    total = len(batch.results) + len(batch.done)
+    line = f"{total} files: {batch.processed} {verb}, {len(batch.done)} skipped (done before), {len(batch.failures)} failed"
+    if batch.failed_before:
+        line += f" ({batch.failed_before} in an earlier run, not retried: --retry-failed)"
+    return line
 
 
 class FileProgress:
@@ -34,6 +61,12 @@ class FileProgress:
         self.bar.close()
 
 
+def report_summary(batch: Any) -> dict[str, Any]:
+    """The ``summary`` of a ``--json`` report: ``files`` counts every input, done before or not."""
+    return {"files": len(batch.results) + len(batch.done), "done": batch.processed, "skipped": len(batch.done),
+            "failed": len(batch.failures), "faces": batch.face_count, "manifest": str(batch.manifest)}
+
+
 def finish(batch: Any, report: Path | None, write_report: Callable[[Path], None]) -> int:
     """Write the JSON report where asked; the exit code: nothing found, some failed, or all done."""
     from bioveil.cli.main import EXIT_FAILURES, EXIT_NOTHING, EXIT_OK
@@ -44,6 +77,6 @@ def finish(batch: Any, report: Path | None, write_report: Callable[[Path], None]
         except (OutputError, OSError) as exc:
             print(f"bioveil: the report was not written: {exc}", file=sys.stderr)
             return EXIT_FAILURES
-    if not batch.results:
+    if not batch.results and not batch.done:
         return EXIT_NOTHING
     return EXIT_FAILURES if batch.failures else EXIT_OK

@@ -8,10 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bioveil.cli.progress import add_resume_arguments, resume_from
 from bioveil.media.atomic import atomic_path
 from bioveil.media.image import DEFAULT_MAX_PIXELS
 
-EPILOG = ("Exit codes: 0 scanned, 1 some files failed (the rest were scanned), 2 usage error, 3 nothing to scan, "
+EPILOG = ("Reruns resume: the cache folder's manifest (CACHE/.bioveil/manifest.sqlite) records every file scanned, "
+          "and a rerun reads back the files done with the same settings and unchanged content, and computes only "
+          "the new and changed ones; the report still covers every file. Files that failed are tried again only "
+          "with --retry-failed; --force computes everything again. "
+          "Exit codes: 0 scanned, 1 some files failed (the rest were scanned), 2 usage error, 3 nothing to scan, "
           "4 a category named in --fail-on was found.")
 
 
@@ -41,6 +46,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--no-cache", action="store_true", help="keep nothing after the scan")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_resume_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -51,7 +57,9 @@ def _write_json(path: Path, report: dict[str, Any]) -> None:
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     summary = report["summary"]
-    lines = [f"{summary['files']} files: {summary['scanned']} scanned, {summary['failed']} failed; "
+    skipped = summary.get("skipped", 0)
+    lines = [f"{summary['files']} files: {summary['scanned'] - skipped} scanned, {skipped} skipped (done before, read "
+             f"from the cache), {summary['failed']} failed; "
              f"{summary['faces']} faces, {summary['persons']} people seen in more than one place"]
     exposed = {name: count for name, count in summary["categories"].items() if count}
     if exposed:
@@ -72,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ScanSettings(recognizer=args.recognizer, cache_dir=args.cache, use_cache=not args.no_cache,
                             max_pixels=args.max_pixels)
     bar = tqdm(unit="file", disable=args.no_progress or not sys.stderr.isatty(), desc="scanning")
-    result = scan_collection(args.inputs, settings, progress=lambda _scan: bar.update())
+    result = scan_collection(args.inputs, settings, progress=lambda _scan: bar.update(), resume=resume_from(args))
     bar.close()
     try:
         report = result.report

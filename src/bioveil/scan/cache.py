@@ -3,6 +3,12 @@
 The cache holds biometric data (face crops and embeddings): it is created private (mode 0700), its
 place is printed by the command, and ``--no-cache`` keeps it in a temporary folder deleted at exit.
 Entries are ``.npz`` files read without pickle; a damaged entry is ignored and recomputed.
+
+The cache is the scan's output folder: each entry is the output of the files with that content,
+and the batch manifest (:mod:`bioveil.batch.manifest`) at ``<cache>/.bioveil/manifest.sqlite``
+is its index, one row per scanned path: the path's content hash, the settings, the entry it points
+at and that entry's hash. A rerun takes a file whose row is done and whose entry is intact from the
+cache, and computes only the new and changed files.
 """
 
 from __future__ import annotations
@@ -18,25 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from bioveil.batch.manifest import file_sha256 as file_sha256  # the one content hash of a batch
 from bioveil.media.atomic import atomic_path
 from bioveil.types import Faces
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
 
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "bioveil" / "scan"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -68,14 +66,16 @@ class ScanCache:
         self.root = Path(root)
         self.folder = self.root / key
         self.folder.mkdir(parents=True, exist_ok=True)
-        for folder in (self.root, self.folder):
+        (self.root / ".bioveil").mkdir(exist_ok=True)  # its manifest: the paths of what was scanned
+        for folder in (self.root, self.folder, self.root / ".bioveil"):
             os.chmod(folder, 0o700)
 
-    def _path(self, sha: str) -> Path:
+    def path_for(self, sha: str) -> Path:
+        """Where the entry of the content hashed ``sha`` is (or would be) kept."""
         return self.folder / sha[:2] / f"{sha}.npz"
 
     def get(self, sha: str) -> Entry | None:
-        path = self._path(sha)
+        path = self.path_for(sha)
         if not path.exists():
             return None
         try:
@@ -93,7 +93,7 @@ class ScanCache:
             return None
 
     def put(self, sha: str, entry: Entry) -> None:
-        path = self._path(sha)
+        path = self.path_for(sha)
         path.parent.mkdir(exist_ok=True)
         info = {"kind": entry.kind, "width": entry.width, "height": entry.height, "quality": entry.quality,
                 "metadata": entry.metadata, "categories": entry.categories, "risks": entry.risks}

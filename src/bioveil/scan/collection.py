@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from bioveil import __version__
-from bioveil.concurrency import map_in_order
+from bioveil.batch.engine import Engine, LocalEngine, Task, execute
+from bioveil.batch.manifest import manifest_path
+from bioveil.batch.runner import Resume, run_batch
 from bioveil.detection.base import get_detector
-from bioveil.errors import BioveilError, UnexpectedError, UnreadableInputError
-from bioveil.media.discover import find_inputs
+from bioveil.errors import BioveilError, UnreadableInputError
 from bioveil.media.image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from bioveil.media.sniff import media_kind
 from bioveil.media.video import VIDEO_SUFFIXES
@@ -63,12 +65,31 @@ class ScanSettings:
 
 @dataclass
 class FileScan:
+    """What happened to one file of a scan (see :class:`bioveil.batch.engine.FileOutcome`)."""
+
     path: Path
-    status: str
+    status: str  # "ok" or "failed"
     sha256: str | None = None
     entry: Entry | None = None
-    error: BioveilError | None = None
-    cached: bool = False
+    error: str | None = None  # the exception's class name
+    message: str | None = None
+    cached: bool = False  # taken from the cache, not computed in this run
+    output: Path | None = None  # the cache entry
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def input(self) -> Path:
+        return self.path
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_record(self) -> dict[str, Any]:
+        """What the manifest keeps: the report record lives in the cache entry, not here."""
+        return {"input": str(self.path), "status": self.status, "sha256": self.sha256, "error": self.error,
+                "message": self.message}
 
 
 @dataclass
@@ -91,32 +112,54 @@ class ScanResult:
             self._temporary.cleanup()
 
 
+@dataclass
+class ScanWork:
+    """The per-file job of ``bioveil scan`` (see :class:`bioveil.batch.engine.Work`): analyse a file into
+    its cache entry, the task's target. An entry already there for the same content is taken as it is
+    (another path with the same bytes, or a cache from before the manifest) unless ``reuse`` is off."""
+
+    settings: ScanSettings
+    cache: ScanCache
+    reuse: bool = True
+    name: str = "scan"
+
+    def setup(self) -> Models:
+        settings = self.settings
+        return Models(get_detector(settings.detector), get_detector(settings.video_detector),
+                      get_recognizer(settings.recognizer), settings.max_pixels)
+
+    def run(self, context: Models, task: Task) -> FileScan:
+        started = time.perf_counter()
+        entry = self.cache.get(task.sha256) if self.reuse else None
+        if entry is not None:
+            return FileScan(task.source, "ok", task.sha256, entry, cached=True, output=task.target)
+        entry = analyse_video(task.source, context) if task.kind == "video" else analyse_photo(task.source, context)
+        self.cache.put(task.sha256, entry)
+        return FileScan(task.source, "ok", task.sha256, entry, output=self.cache.path_for(task.sha256),
+                        seconds=time.perf_counter() - started)
+
+    def failed(self, task: Task, error: BioveilError, seconds: float) -> FileScan:
+        return FileScan(task.source, "failed", error=type(error).__name__, message=str(error), seconds=seconds)
+
+    def serial(self, task: Task) -> bool:
+        return False  # a few frames sampled per video: as light as a photo
+
+
 def analyse_file(path: Path, cache: ScanCache, models: Models) -> FileScan:
     """One file, never raising: a bad file gives a failed :class:`FileScan` with its named error."""
+    work = ScanWork(ScanSettings(), cache)
     try:
-        try:
-            sha = file_sha256(path)
-        except OSError as exc:
-            raise UnreadableInputError(path, f"cannot be read ({exc.strerror or exc}); check the path and permissions") from exc
-        entry = cache.get(sha)
-        if entry is not None:
-            return FileScan(path, "ok", sha, entry, cached=True)
-        entry = analyse_video(path, models) if media_kind(path) == "video" else analyse_photo(path, models)
-        cache.put(sha, entry)
-        return FileScan(path, "ok", sha, entry)
-    except BioveilError as exc:
-        log.info("%s: %s", type(exc).__name__, exc)
-        return FileScan(path, "failed", error=exc)
-    except Exception as exc:  # a bug or an unforeseen library error: recorded, then the scan goes on
-        log.exception("unexpected failure on %s", path)
-        return FileScan(path, "failed", error=UnexpectedError.wrap(path, exc))
+        sha = file_sha256(path)
+    except OSError as exc:
+        error = UnreadableInputError(path, f"cannot be read ({exc.strerror or exc}); check the path and permissions")
+        return FileScan(path, "failed", error=type(error).__name__, message=str(error))
+    return execute(work, models, Task(0, path, cache.path_for(sha), media_kind(path), sha)).result
 
 
 def _file_record(scan: FileScan) -> dict[str, Any]:
     if scan.entry is None:
-        error = scan.error
         return {"path": str(scan.path), "status": "failed",
-                "error": {"type": type(error).__name__, "message": str(error)} if error else None,
+                "error": {"type": scan.error, "message": scan.message} if scan.error else None,
                 "kind": media_kind(scan.path) if scan.path.exists() else None, "sha256": scan.sha256,
                 "width": None, "height": None, "faces": [], "metadata": None, "categories": [], "risks": []}
     entry = scan.entry
@@ -132,9 +175,16 @@ def _file_record(scan: FileScan) -> dict[str, Any]:
 
 
 def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
-                    progress: Callable[[FileScan], None] | None = None) -> ScanResult:
-    """Scan every photo and video in ``inputs`` (files and folders, recursive) into a report."""
+                    progress: Callable[[FileScan], None] | None = None, resume: Resume | None = None,
+                    engine: Engine | None = None) -> ScanResult:
+    """Scan every photo and video in ``inputs`` (files and folders, recursive) into a report.
+
+    Resumable: the manifest of the cache (``<cache>/.bioveil/manifest.sqlite``) says which files are
+    done; their entries are read back and only new or changed files are computed, and the report
+    covers every file. ``progress`` is called once per file, computed or not.
+    """
     settings = settings or ScanSettings()
+    resume = resume or Resume()
     temporary = None
     if settings.use_cache:
         root = settings.cache_dir or default_cache_dir()
@@ -142,21 +192,28 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
         temporary = tempfile.TemporaryDirectory(prefix="bioveil-scan-")
         root = Path(temporary.name)
     cache = ScanCache(root, settings.key())
-    found = find_inputs(inputs, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-    models = Models(get_detector(settings.detector), get_detector(settings.video_detector),
-                    get_recognizer(settings.recognizer), settings.max_pixels)
-
+    work = ScanWork(settings, cache, reuse=not resume.force)
+    batch = run_batch(inputs, work, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES, settings=settings.key(),
+                      manifest=manifest_path(cache.root), resume=resume, engine=engine or LocalEngine(settings.workers),
+                      target_of=cache.path_for, on_result=progress)
+    scans = list(zip((task.index for task in batch.tasks), batch.results, strict=True))
+    for task, row in batch.done:
+        entry = cache.get(task.sha256)
+        if entry is None:  # gone or damaged since its hash was checked: computed again
+            log.warning("cache entry of %s unreadable: scanning it again", task.source)
+            scan = execute(work, work.setup(), task).result
+        else:
+            scan = FileScan(task.source, "ok", task.sha256, entry, cached=True, output=row.output)
+        if progress is not None:
+            progress(scan)
+        scans.append((task.index, scan))
+    scans.sort(key=lambda pair: pair[0])  # the order the files were found in, planning failures first
+    models_recognizer = get_recognizer(settings.recognizer)
     records: list[dict[str, Any]] = []
     shas: list[str | None] = []
     vectors: list[np.ndarray] = []
     owners: list[tuple[int, int]] = []  # (file index, face index) of each embedded face
-    for path, error in found.errors:
-        records.append(_file_record(FileScan(path, "failed", error=error)))
-        shas.append(None)
-    for scan in map_in_order(lambda path: analyse_file(path, cache, models), [p for _, p in found.files],
-                             settings.workers, "scan"):
-        if progress is not None:
-            progress(scan)
+    for _, scan in scans:
         index = len(records)
         records.append(_file_record(scan))
         shas.append(scan.sha256 if scan.entry is not None else None)
@@ -165,8 +222,7 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
                 if not np.isnan(row).any():
                     vectors.append(row)
                     owners.append((index, face_index))
-
-    embeddings = np.array(vectors, np.float32).reshape(-1, models.recognizer.embedding_size)
+    embeddings = np.array(vectors, np.float32).reshape(-1, models_recognizer.embedding_size)
     threshold = settings.cluster_threshold or CLUSTER_THRESHOLDS[settings.recognizer]
     labels = cluster_faces(embeddings, threshold)
     for (file_index, face_index), label in zip(owners, labels.tolist(), strict=True):
@@ -179,7 +235,7 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {"detector": settings.detector, "video_detector": settings.video_detector,
                      "recognizer": settings.recognizer, "cluster_threshold": threshold},
-        "summary": _summary(records, persons),
+        "summary": {**_summary(records, persons), "skipped": sum(scan.cached for _, scan in scans)},
         "files": records,
         "persons": persons,
     }
