@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from bioveil.cloaking.attack import MODES, Mode
-from cloak import RECOGNIZERS, build_folders, cloak_and_measure, yardstick
+from cloak import RECOGNIZERS, build_folders, cloak_and_measure, reference_psr, yardstick
 
 TRANSFORMS = ("none", "jpeg85", "down2", "purify_downup2")
 # name -> changes to the mode's settings
 ARMS: dict[str, dict[str, Any]] = {
     "present": {},
+    "sign": {"step_kind": "sign"},  # the signed step of L_inf PGD: the default until Dec 3
     "coarse": {"scales": (2, 4)},
     "coarse8": {"scales": (2, 4), "coarse_eps": 8.0},
     "smooth": {"smooth_sigma": 1.0},
@@ -43,6 +44,9 @@ ARMS: dict[str, dict[str, Any]] = {
     "ssim_double": {"step_kind": "ssim", "ssim_step": 2.0},
     "ssim_smooth": {"step_kind": "ssim", "smooth_sigma": 1.0},
     "ssim_steps20": {"step_kind": "ssim", "steps": 20},
+    "ssim_sface4": {"step_kind": "ssim", "gradient_weights": (("sface", 4.0),)},
+    "ssim_nofeature": {"step_kind": "ssim", "feature_weight": 0.0},
+    "ssim_nodecoy": {"step_kind": "ssim", "decoy_weight": 0.0},
 }
 
 
@@ -76,6 +80,8 @@ def main() -> int:
     parser.add_argument("--unpicked", action="store_true", help="the people no change was tried on (to report)")
     parser.add_argument("--seeds", default="0,1", help="comma-separated cloak seeds")
     parser.add_argument("--loo", default="", help="hold this recognizer out of the cloak and measure only it")
+    parser.add_argument("--reference", action="store_true",
+                        help="also dlib C++ and SFace through onnxruntime, every photo re-detected by YuNet (bench/cloak.py)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     arms = [a for a in args.arms.split(",") if a]
@@ -94,12 +100,18 @@ def main() -> int:
         print(f"{len(people)} people, mode {args.mode}, cloaked with {','.join(used)}, measured on "
               f"{','.join(measured)}, seeds {seeds}; yardstick {seconds:.3f} s", flush=True)
         for arm in arms:
-            runs = [cloak_and_measure(root, root / f"{arm}-{seed}", arm_mode(args.mode, arm), used, measured,
-                                      TRANSFORMS, seed=seed) for seed in seeds]
+            runs = []
+            for seed in seeds:
+                out = root / f"{arm}-{seed}"
+                run = cloak_and_measure(root, out, arm_mode(args.mode, arm), used, measured, TRANSFORMS, seed=seed)
+                if args.reference:
+                    run["psr_evasion"].update({f"{name} (reference)": values for name, values
+                                               in reference_psr(root, out, TRANSFORMS).items()})
+                runs.append(run)
             figures[arm] = summary(runs)
             row = figures[arm]
             cells = " ".join(f"{name}:" + "/".join(f"{row['psr'][name][t][0]:.2f}" for t in TRANSFORMS)
-                             for name in measured)
+                             for name in row["psr"])
             print(f"{arm:14s} {cells}  face SSIM min {row['face_ssim_min']:.4f} mean {row['face_ssim_mean']:.4f} "
                   f"CIEDE2000 max {row['delta_e_max']:.2f}  {row['seconds_per_face']:.2f} s/face "
                   f"({row['seconds_per_face'] / seconds:.0f} yardsticks)", flush=True)
