@@ -25,7 +25,7 @@ BROKEN = "broken.jpg"
 def local_ray() -> Iterator[None]:
     """One local Ray of 2 CPUs for the module: the engine uses a connection it finds as it is."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield
     ray.shutdown()
 

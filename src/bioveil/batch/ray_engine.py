@@ -186,8 +186,8 @@ class RayEngine:
             if self.address is not None:
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
             else:
-                ray.init(num_cpus=self.local_cpus or usable_cores(), include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.WARNING)
+                ray.init(address="local", num_cpus=self.local_cpus or usable_cores(), include_dashboard=False,
+                         log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = self.address or "a local Ray"
             raise EngineError(f"cannot start or reach {where} ({exc}); check --ray-address / RAY_ADDRESS "
