@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import ray  # bioveil[cluster], in the test install: a missing Ray fails here rather than skipping
 
+from bioveil.batch.ray_engine import CRASH_VARIABLE
 from bioveil.cli.main import EXIT_FAILURES, main
 from tests.batch.helpers import copy_photos, outputs, partials, rows
-
-ray = pytest.importorskip("ray")  # bioveil[cluster], which the test install includes
-
-from bioveil.batch.ray_engine import CRASH_VARIABLE  # noqa: E402
 
 BROKEN = "broken.jpg"
 

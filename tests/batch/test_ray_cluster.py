@@ -13,8 +13,6 @@ import pytest
 from tests.batch.helpers import copy_photos, outputs, rows
 from tests.batch.ray_cluster import two_nodes
 
-pytest.importorskip("ray")  # bioveil[cluster], which the test install includes
-
 NODES = "import ray; ray.init(); print(sum(n['Alive'] for n in ray.nodes()), ray.cluster_resources()['CPU'])"
 
 
