@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +114,37 @@ def test_cloak_on_ray_writes_the_bytes_of_the_local_engine(local_ray: None, data
         assert main(args) == 0
         written[engine] = outputs(out)
     assert len(written["local"]) == 2 and written["ray"] == written["local"]
+
+
+THREADS = """
+import json, sys, cv2, numpy, torch
+from threadpoolctl import threadpool_info
+from bioveil.batch.ray_engine import limit_threads
+from bioveil.concurrency import usable_cores
+limit_threads(int(sys.argv[1]))
+blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+print(json.dumps({"blas": blas, "torch": torch.get_num_threads(), "opencv": cv2.getNumThreads(), "bioveil": usable_cores()}))
+"""
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_an_actor_sizes_every_thread_pool_to_its_cpus(cpus: int) -> None:
+    """What FileActor does first, in a fresh process (the pools are process-wide)."""
+    result = subprocess.run([sys.executable, "-c", THREADS, str(cpus)], capture_output=True, text=True, timeout=120, check=True)
+    threads = json.loads(result.stdout.strip().splitlines()[-1])
+    assert threads["blas"] and set(threads["blas"]) == {cpus}, threads
+    assert (threads["torch"], threads["opencv"], threads["bioveil"]) == (cpus, cpus, cpus), threads
+
+
+def test_the_ray_client_and_unknown_engines_are_refused_with_what_to_do(tmp_path: Path) -> None:
+    from bioveil.batch.engine import make_engine
+    from bioveil.cli.main import EXIT_USAGE
+    from bioveil.errors import InvalidOptionError, UnknownNameError
+
+    with pytest.raises(InvalidOptionError, match="ray job submit"):
+        make_engine("ray", address="ray://head:10001")
+    with pytest.raises(UnknownNameError, match="local, ray"):
+        make_engine("spark")
+    (tmp_path / "in").mkdir()
+    assert main(["mask", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--engine", "ray",
+                 "--ray-address", "ray://head:10001"]) == EXIT_USAGE
