@@ -3,8 +3,8 @@
 A job is a :class:`Work`: a picklable object holding the settings, whose ``setup()`` loads the
 models once per worker and whose ``run(context, task)`` does one file. :func:`execute` wraps one call
 in the batch's single failure guard and hashes the output where it was written, so an engine on
-other machines (Ray, later) runs exactly what :class:`LocalEngine` runs: it only has to call
-``setup()`` once per worker and ``execute`` per task, and hand the :class:`Finished` back in order.
+other machines (:class:`~bioveil.batch.ray_engine.RayEngine`) runs exactly what :class:`LocalEngine` runs:
+it calls ``setup()`` once per worker and ``execute`` per task, and hands the :class:`Finished` back in order.
 """
 
 from __future__ import annotations
