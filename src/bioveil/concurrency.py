@@ -14,9 +14,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+CPUS_VARIABLE = "BIOVEIL_CPUS"
+
+
 def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity where the system has one (a container or
+    """The cores this process may run on: ``BIOVEIL_CPUS`` when set (a Ray actor's share of its node,
+    see :mod:`bioveil.batch.ray_engine`), else its CPU affinity where the system has one (a container or
     ``taskset`` can leave fewer than the machine has), else the machine's count; at least 1."""
+    if os.environ.get(CPUS_VARIABLE):
+        return max(1, int(os.environ[CPUS_VARIABLE]))
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1

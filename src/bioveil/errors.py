@@ -79,3 +79,9 @@ class ModelFileError(BioveilError, ValueError):
 
 class ManifestError(MediaError):
     """A batch's manifest (``OUTDIR/.bioveil/manifest.sqlite``) cannot be opened, read or written."""
+
+
+class EngineError(BioveilError):
+    """The engine a batch runs on (``--engine ray``) cannot be reached or lost its workers for good.
+
+    What finished before is recorded in the manifest: running the same command again resumes."""

@@ -3,8 +3,8 @@
 A job is a :class:`Work`: a picklable object holding the settings, whose ``setup()`` loads the
 models once per worker and whose ``run(context, task)`` does one file. :func:`execute` wraps one call
 in the batch's single failure guard and hashes the output where it was written, so an engine on
-other machines (Ray, later) runs exactly what :class:`LocalEngine` runs: it only has to call
-``setup()`` once per worker and ``execute`` per task, and hand the :class:`Finished` back in order.
+other machines (:class:`~bioveil.batch.ray_engine.RayEngine`) runs exactly what :class:`LocalEngine` runs:
+it calls ``setup()`` once per worker and ``execute`` per task, and hands the :class:`Finished` back in order.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from bioveil.batch.manifest import file_sha256
 from bioveil.concurrency import map_in_order, opencv_single_threaded
-from bioveil.errors import BioveilError, OutputError, UnexpectedError
+from bioveil.errors import BioveilError, OutputError, UnexpectedError, UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,16 @@ def hashed(work: Work[C, R], task: Task, result: R, started: float) -> Finished[
         return Finished(task, work.failed(task, error, time.perf_counter() - started))
 
 
+def portable(work: Work[C, R]) -> Work[C, R]:
+    """``work`` as it can travel to another process: its own ``portable()`` where it holds what cannot
+    (a callback, say), else itself."""
+    make = getattr(work, "portable", None)
+    return make() if callable(make) else work
+
+
 class Engine(Protocol):
+    in_process: bool  # the workers share this process's memory (a step across files may then use it)
+
     def map(self, work: Work[Any, R], tasks: Sequence[Task],
             on_start: Callable[[Task], None] | None = None) -> Iterator[Finished[R]]:
         """Run ``work`` on every task; yield each :class:`Finished` (in plan order where tasks run side by side)."""
@@ -115,6 +124,8 @@ class Engine(Protocol):
 
 class LocalEngine:
     """This process: files ``workers`` at a time on threads (results in order), then serial files one by one."""
+
+    in_process = True
 
     def __init__(self, workers: int = 2) -> None:
         self.workers = max(1, workers)
@@ -139,3 +150,20 @@ class LocalEngine:
         for task in tasks:
             if work.serial(task):
                 yield one(task)
+
+
+ENGINES = ("local", "ray")
+
+
+def make_engine(name: str, workers: int = 2, address: str | None = None, actors: int | None = None,
+                cpus_per_actor: int = 1) -> Engine:
+    """The engine called ``name``: ``local`` (this process, ``workers`` files at a time) or ``ray``
+    (a Ray cluster at ``address``, else ``RAY_ADDRESS``, else a local Ray started for the run; see
+    :mod:`bioveil.batch.ray_engine`)."""
+    if name == "local":
+        return LocalEngine(workers)
+    if name == "ray":
+        from bioveil.batch.ray_engine import RayEngine
+
+        return RayEngine(actors=actors, address=address, cpus_per_actor=cpus_per_actor)
+    raise UnknownNameError("engine", name, list(ENGINES))

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from bioveil.cli.progress import (
+    ENGINE_EPILOG,
     RESUME_EPILOG,
     FileProgress,
+    add_engine_arguments,
     add_resume_arguments,
     counts,
+    engine_from,
     finish,
     report_summary,
     resume_from,
@@ -27,7 +30,7 @@ DECOY_NAMES = ("consistent", "random")
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "cloak", help="cloak faces in photos against face recognition", description=__doc__,
-        epilog=RESUME_EPILOG + " Exit codes: 0 all inputs cloaked, 1 some failed (the rest were cloaked), "
+        epilog=RESUME_EPILOG + " " + ENGINE_EPILOG + " Exit codes: 0 all inputs cloaked, 1 some failed (the rest were cloaked), "
                                "2 usage error, 3 nothing to do.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo files, or folders (recursive)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
@@ -48,6 +51,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file, per-face report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_resume_arguments(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                              keep_metadata=args.keep_metadata, max_pixels=args.max_pixels)
     progress = FileProgress(args.no_progress)
     batch = cloak_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan,
-                        resume=resume_from(args))
+                        resume=resume_from(args), engine=engine_from(args, 1))
     progress.close()
     print(summary(batch, args.output))
     return finish(batch, args.json, lambda path: write_report(path, batch, settings))

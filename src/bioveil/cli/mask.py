@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from bioveil.cli.progress import (
+    ENGINE_EPILOG,
     RESUME_EPILOG,
     FileProgress,
+    add_engine_arguments,
     add_resume_arguments,
     counts,
+    engine_from,
     finish,
     report_summary,
     resume_from,
@@ -43,7 +46,7 @@ def add_parser(commands: Any) -> None:
         epilog="The default detectors (permissive, permissive-video) are CenterFace and YuNet (MIT, Apache-2.0). "
                "--detector ensemble runs SCRFD, which covers more faces in crowds but masks more texture in large "
                "photos, and whose trained weights InsightFace licenses for non-commercial research only "
-               "(BENCHMARKS.md). " + RESUME_EPILOG + " "
+               "(BENCHMARKS.md). " + RESUME_EPILOG + " " + ENGINE_EPILOG + " "
                "Exit codes: 0 all inputs masked, 1 some failed (the rest were masked), 2 usage error, 3 nothing to do.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo and video files, or folders (recursive)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
@@ -64,6 +67,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_resume_arguments(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     progress = FileProgress(args.no_progress)
     frames = tqdm(unit="frame", desc="video", disable=True if args.no_progress else None, file=sys.stderr, leave=False)
     batch = mask_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan,
-                       on_frame=lambda: frames.update(1), resume=resume_from(args))
+                       on_frame=lambda: frames.update(1), resume=resume_from(args),
+                       engine=engine_from(args, settings.workers))
     frames.close()
     progress.close()
     print(summary(batch, args.output))

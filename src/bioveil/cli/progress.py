@@ -22,6 +22,29 @@ def add_resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="redo every file, even those an earlier run finished")
 
 
+ENGINE_EPILOG = ("--engine ray runs the files on a Ray cluster: the one at --ray-address, else at RAY_ADDRESS (set by "
+                 "'ray job submit'), else a local Ray started for the run; outputs go to OUTDIR, which every node must "
+                 "see (a shared file system). Needs: pip install 'bioveil[cluster]'; see docs/scaling.md.")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="where the files are processed: this process (default) or a Ray cluster")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="the Ray cluster for --engine ray (default: RAY_ADDRESS, else a local Ray for this run)")
+    parser.add_argument("--ray-actors", type=int, metavar="N",
+                        help="Ray workers, one CPU each, each loading the models once (default: one per CPU of the cluster)")
+
+
+def engine_from(args: argparse.Namespace, workers: int) -> Any:
+    """The engine the flags ask for (``workers``: files in flight on the local engine)."""
+    from bioveil.batch.engine import make_engine
+
+    if args.engine != "ray" and (args.ray_address or args.ray_actors):
+        print("bioveil: note: --ray-address and --ray-actors apply only to --engine ray", file=sys.stderr)
+    return make_engine(args.engine, workers, address=args.ray_address, actors=args.ray_actors)
+
+
 def resume_from(args: argparse.Namespace) -> Any:
     from bioveil.batch.runner import Resume
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bioveil.cli.progress import add_resume_arguments, resume_from
+from bioveil.cli.progress import ENGINE_EPILOG, add_engine_arguments, add_resume_arguments, engine_from, resume_from
 from bioveil.media.atomic import atomic_path
 from bioveil.media.image import DEFAULT_MAX_PIXELS
 
@@ -17,7 +17,7 @@ EPILOG = ("Reruns resume: the cache folder's manifest (CACHE/.bioveil/manifest.s
           "the new and changed ones; the report still covers every file. Files that failed are tried again only "
           "with --retry-failed; --force computes everything again. "
           "Exit codes: 0 scanned, 1 some files failed (the rest were scanned), 2 usage error, 3 nothing to scan, "
-          "4 a category named in --fail-on was found.")
+          "4 a category named in --fail-on was found. " + ENGINE_EPILOG.replace("OUTDIR", "the cache folder (--cache)"))
 
 
 def parse_categories(text: str) -> set[str]:
@@ -47,6 +47,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_resume_arguments(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     settings = ScanSettings(recognizer=args.recognizer, cache_dir=args.cache, use_cache=not args.no_cache,
                             max_pixels=args.max_pixels)
     bar = tqdm(unit="file", disable=args.no_progress or not sys.stderr.isatty(), desc="scanning")
-    result = scan_collection(args.inputs, settings, progress=lambda _scan: bar.update(), resume=resume_from(args))
+    result = scan_collection(args.inputs, settings, progress=lambda _scan: bar.update(), resume=resume_from(args),
+                             engine=engine_from(args, settings.workers))
     bar.close()
     try:
         report = result.report

@@ -20,7 +20,7 @@ import numpy as np
 from bioveil.batch.engine import Engine, Finished, LocalEngine, Task, hashed
 from bioveil.batch.runner import BatchResult as Batch
 from bioveil.batch.runner import Resume, run_batch
-from bioveil.cloaking.attack import DEFAULT_MODE, get_mode
+from bioveil.cloaking.attack import DEFAULT_MODE, Mode, get_mode
 from bioveil.cloaking.decoys import DecoyKind, assign_decoys, group_people
 from bioveil.cloaking.lanes import Lanes
 from bioveil.cloaking.photo import (
@@ -182,6 +182,11 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
     Resumable (manifest in ``outdir/.bioveil/manifest.sqlite``, see :mod:`bioveil.batch.runner`). Every
     photo is read and embedded, done before or not, so that the people, their decoys and each photo's
     seeds are those of an uninterrupted run; only the photos not done are cloaked and written.
+
+    On the local engine the faces of the whole batch share one set of lanes in this process. On an engine
+    of other processes (``--engine ray``: ``engine.in_process`` false), the decoys are still decided here,
+    across the batch, and each photo is then a per-file job (:class:`CloakWork`) that reads it again,
+    cloaks its faces on lanes of the worker's own CPUs and writes it.
     """
     plan = plan_outputs(inputs, outdir, IMAGE_SUFFIXES)
     work = PrepareWork(settings, plan.protected, Claims([target for _, target in plan.jobs]))
@@ -197,15 +202,53 @@ def cloak_batch(inputs: list[Path], outdir: Path, settings: CloakSettings,
                 prepared.append((finished.task, finished.result))
             elif finished.task.index in wanted:
                 yield Finished(finished.task, finished.result)
-        yield from _cloak_prepared(prepared, wanted, settings, work, on_start)
+        decided = _decide(prepared, settings)
+        if engine.in_process:
+            yield from _cloak_prepared(prepared, decided, wanted, settings, work, on_start)
+            return
+        chosen = [task for task, _ in prepared if task.index in wanted]
+        photos = {task.index: decided.photo(k, item, settings.seed) for k, (task, item) in enumerate(prepared)
+                  if task.index in wanted}
+        # The faces go on lanes as on a local machine of two cores or more, which puts every face of a batch of
+        # two or more faces on a lane: a face's cloak depends on it (bioveil.cloaking.lanes).
+        yield from engine.map(CloakWork(settings, photos, pooled=decided.faces > 1), chosen, on_start)
 
     return run_batch(inputs, work, suffixes=IMAGE_SUFFIXES, settings=asdict(settings), outdir=outdir, plan=plan,
                      resume=resume, engine=engine, process=process, on_plan=on_plan, on_result=on_result)  # type: ignore[arg-type]
 
 
-def _cloak_prepared(prepared: list[tuple[Task, _Prepared]], wanted: set[int], settings: CloakSettings, work: PrepareWork,
-                    on_start: Callable[[Task], None]) -> Iterator[Finished[CloakFileResult]]:
-    """One decoy per person across every prepared photo; then the photos of ``wanted`` cloaked and written."""
+@dataclass
+class _Decoys:
+    """The step across the batch: who is who, and each face's decoy."""
+
+    groups: np.ndarray
+    targets: dict[str, np.ndarray]
+    bounds: np.ndarray  # the faces of prepared photo k are bounds[k]:bounds[k + 1]
+    faces: int  # faces with a region to cloak, across the batch (the lanes' size)
+
+    def photo(self, k: int, item: _Prepared, seed: int) -> _Decided:
+        a, b = self.bounds[k], self.bounds[k + 1]
+        return _Decided(item.target, item.faces, item.maps, item.embeddings, {n: v[a:b] for n, v in self.targets.items()},
+                        self.groups[a:b], seed + k, item.notes, item.seconds)
+
+
+@dataclass
+class _Decided:
+    """What the decoy step decided for one photo: all a worker needs to cloak it, but its pixels (read again)."""
+
+    target: Path
+    faces: Faces
+    maps: dict[str, np.ndarray]
+    embeddings: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    groups: np.ndarray
+    seed: int
+    notes: list[str]
+    seconds: float  # the first step's
+
+
+def _decide(prepared: list[tuple[Task, _Prepared]], settings: CloakSettings) -> _Decoys:
+    """One decoy per person across every prepared photo."""
     mode = get_mode(settings.mode)
     recognizers = load_recognizers(settings.recognizers)
     items = [item for _, item in prepared]
@@ -216,21 +259,30 @@ def _cloak_prepared(prepared: list[tuple[Task, _Prepared]], wanted: set[int], se
     targets = assign_decoys(all_embeddings, groups, settings.seed, settings.decoys,
                             rng=np.random.default_rng(settings.seed))
     bounds = np.cumsum([0, *counts])
-    chosen = [k for k, (task, _) in enumerate(prepared) if task.index in wanted]
-
-    # Every face to cloak goes to the lanes at once (one face per core, see bioveil.cloaking.lanes);
-    # photos are then finished and written in order, as their faces come back. The lanes are sized
-    # for every face of the batch, done before or not: a face's cloak depends on whether it runs on
-    # a lane, so a resumed batch writes the bytes an uninterrupted one writes.
     for k, item in enumerate(items):
         try:
             item.works = face_works(item.picture.pixels, recognizers, mode, item.maps, item.embeddings,
                                     {n: v[bounds[k] : bounds[k + 1]] for n, v in targets.items()},
                                     face_seeds(len(item.faces), settings.seed + k), item.faces.xyxy,
                                     written_as(item.picture))
-        except Exception as exc:  # reported in this photo's turn below
+        except Exception as exc:  # reported in this photo's turn
             item.failure = exc
-    with Lanes(sum(work is not None for item in items for work in item.works)) as lanes:
+    return _Decoys(groups, targets, bounds, sum(work is not None for item in items for work in item.works))
+
+
+def _cloak_prepared(prepared: list[tuple[Task, _Prepared]], decided: _Decoys, wanted: set[int], settings: CloakSettings,
+                    work: PrepareWork, on_start: Callable[[Task], None]) -> Iterator[Finished[CloakFileResult]]:
+    """The photos of ``wanted`` cloaked and written, in this process."""
+    mode = get_mode(settings.mode)
+    recognizers = load_recognizers(settings.recognizers)
+    items = [item for _, item in prepared]
+    chosen = [k for k, (task, _) in enumerate(prepared) if task.index in wanted]
+
+    # Every face to cloak goes to the lanes at once (one face per core, see bioveil.cloaking.lanes);
+    # photos are then finished and written in order, as their faces come back. The lanes are sized
+    # for every face of the batch, done before or not: a face's cloak depends on whether it runs on
+    # a lane, so a resumed batch writes the bytes an uninterrupted one writes.
+    with Lanes(decided.faces) as lanes:
         for k in chosen:
             on_start(prepared[k][0])
         pending = {k: submit_faces(lanes, items[k].works, recognizers, mode) for k in chosen}
@@ -241,11 +293,8 @@ def _cloak_prepared(prepared: list[tuple[Task, _Prepared]], wanted: set[int], se
                 if item.failure is not None:
                     raise item.failure
                 steps = [None if face is None else face.result() for face in pending[k]]
-                cloaked, result = finish_photo(item.picture.pixels, item.faces, recognizers, mode, item.works, steps,
-                                               (item.maps, item.embeddings), groups[bounds[k] : bounds[k + 1]],
-                                               time.perf_counter(), written_as(item.picture))
-                write_image(item.picture, cloaked, item.target, keep_metadata=settings.keep_metadata,
-                            quality=CLOAK_JPEG_QUALITY, subsampling=_subsampling(item.picture))
+                done = _written(item.picture, decided.photo(k, item, settings.seed), item.works, steps, recognizers,
+                                mode, settings, item.input)
             except BioveilError as exc:
                 log.info("%s: %s", type(exc).__name__, exc)
                 yield Finished(task, _failed(item.input, exc, started - item.seconds))
@@ -253,10 +302,47 @@ def _cloak_prepared(prepared: list[tuple[Task, _Prepared]], wanted: set[int], se
             except Exception as exc:
                 yield Finished(task, _unexpected(item.input, exc, started - item.seconds))
                 continue
-            result.seconds += sum(face.seconds for face in result.per_face)  # the faces' own time, on their lanes
-            done = CloakFileResult(item.input, item.target, "ok", cloak=result, notes=item.notes,
-                                   seconds=item.seconds + result.seconds)
             yield hashed(work, task, done, started)  # type: ignore[arg-type]
+
+
+def _written(picture: Picture, photo: _Decided, works: list[FaceWork | None], steps: list[tuple[np.ndarray, float] | None],
+             recognizers: list[Recognizer], mode: Mode, settings: CloakSettings, source: Path) -> CloakFileResult:
+    """The faces' perturbations put into the photo, measured, and the photo written atomically."""
+    cloaked, result = finish_photo(picture.pixels, photo.faces, recognizers, mode, works, steps,
+                                   (photo.maps, photo.embeddings), photo.groups, time.perf_counter(), written_as(picture))
+    write_image(picture, cloaked, photo.target, keep_metadata=settings.keep_metadata,
+                quality=CLOAK_JPEG_QUALITY, subsampling=_subsampling(picture))
+    result.seconds += sum(face.seconds for face in result.per_face)  # the faces' own time, on their lanes
+    return CloakFileResult(source, photo.target, "ok", cloak=result, notes=photo.notes, seconds=photo.seconds + result.seconds)
+
+
+@dataclass
+class CloakWork:
+    """The second, per-file step of ``bioveil cloak`` on an engine of other processes: one photo read again,
+    its faces cloaked towards the decoys the driver decided, written (see :class:`bioveil.batch.engine.Work`)."""
+
+    settings: CloakSettings
+    photos: dict[int, _Decided]  # by task index
+    pooled: bool  # faces on lanes even with one (as the local batch runs them)
+    name: str = "cloak"
+
+    def setup(self) -> list[Recognizer]:
+        return load_recognizers(self.settings.recognizers)
+
+    def run(self, context: list[Recognizer], task: Task) -> CloakFileResult:
+        photo, mode = self.photos[task.index], get_mode(self.settings.mode)
+        picture = read_image(task.source, max_pixels=self.settings.max_pixels)
+        works = face_works(picture.pixels, context, mode, photo.maps, photo.embeddings, photo.targets,
+                           face_seeds(len(photo.faces), photo.seed), photo.faces.xyxy, written_as(picture))
+        with Lanes(sum(work is not None for work in works), pooled=self.pooled) as lanes:
+            steps = [None if face is None else face.result() for face in submit_faces(lanes, works, context, mode)]
+        return _written(picture, photo, works, steps, context, mode, self.settings, task.source)
+
+    def failed(self, task: Task, error: BioveilError, seconds: float) -> CloakFileResult:
+        return CloakFileResult(task.source, None, "failed", error=type(error).__name__, message=str(error), seconds=seconds)
+
+    def serial(self, task: Task) -> bool:
+        return False
 
 
 def written_as(picture: Picture) -> Callable[[np.ndarray], np.ndarray] | None:

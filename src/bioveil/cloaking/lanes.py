@@ -47,12 +47,15 @@ class Lanes:
     started and waits for the rest.
     """
 
-    def __init__(self, faces: int, lanes: int | None = None) -> None:
+    def __init__(self, faces: int, lanes: int | None = None, pooled: bool | None = None) -> None:
         self.count = max(1, min(faces, lanes or cores()))
+        # ``pooled``: faces on lanes even when there is one (a Ray worker of one CPU cloaking the photos of a batch
+        # that runs on lanes locally, so a face's cloak is the same); by default, lanes when there are two or more.
+        self.pooled = self.count > 1 if pooled is None else pooled
         self._pool: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> Lanes:
-        if self.count > 1:
+        if self.pooled:
             self._pool = ThreadPoolExecutor(self.count, "bioveil-cloak-lane", initializer=one_torch_thread)
         return self
 

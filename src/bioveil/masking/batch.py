@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bioveil.batch.engine import Engine, LocalEngine, Task
@@ -91,6 +91,11 @@ class MaskWork:
 
     def serial(self, task: Task) -> bool:
         return task.kind == "video"  # each video keeps the cores busy with threads of its own
+
+    def portable(self) -> MaskWork:
+        """This job for a worker process (Ray): without the frame callback, which stays with the driver,
+        and with a copy of the claims (each worker then checks its own files' corrected suffixes)."""
+        return replace(self, on_frame=None)
 
 
 def mask_settings_key(settings: MaskSettings) -> dict[str, object]:

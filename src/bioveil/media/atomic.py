@@ -38,6 +38,15 @@ class Claims:
                                         "mask these inputs in separate runs")
             self._taken.add(key)
 
+    def __getstate__(self) -> dict[str, object]:
+        """A copy for another process (a Ray actor): the paths taken so far; each copy then claims on its own."""
+        with self._lock:
+            return {"_taken": set(self._taken)}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._taken = state["_taken"]  # type: ignore[assignment]
+        self._lock = threading.Lock()
+
 
 def ensure_not_input(output: Path, inputs: set[Path]) -> None:
     """Refuse an output path that is (or links to) one of the inputs."""
