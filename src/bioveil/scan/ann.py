@@ -23,6 +23,8 @@ from bioveil.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
 
+CHUNK = 65_536
+
 
 @dataclass(frozen=True)
 class HnswSettings:
@@ -72,13 +74,16 @@ def ann_graph(embeddings: np.ndarray, threshold: float,
     found_rows, found_cols = [], []
     while len(pending):
         index.hnsw.efSearch = max(settings.search_candidates, k)
-        squared, ids = index.search(x[pending], k)
-        close = (squared < limit) & (ids >= 0)
-        rows = np.repeat(pending, k).reshape(-1, k)
-        found_rows.append(rows[close])
-        found_cols.append(ids[close])
-        full = close[:, -1] if k < count else np.zeros(len(pending), bool)
-        pending = pending[full]
+        full = []
+        for start in range(0, len(pending), CHUNK):  # in chunks: the results of a million searches stay small
+            faces = pending[start : start + CHUNK]
+            squared, ids = index.search(x[faces], k)
+            close = (squared < limit) & (ids >= 0)
+            found_rows.append(np.broadcast_to(faces[:, None], close.shape)[close])
+            found_cols.append(ids[close])
+            if k < count:
+                full.append(faces[close[:, -1]])
+        pending = np.concatenate(full) if full else np.zeros(0, np.int64)
         if len(pending):
             log.debug("%d faces have %d neighbours within the threshold: asking for %d", len(pending), k, 2 * k)
         k = min(2 * k, count)
