@@ -3,8 +3,8 @@
 The same HNSW graph (M = 16 links, 80 candidates while building, one thread so that the index is the
 same on every run) in each library, then every face asks for its 32 nearest (64 candidates) on two
 threads. Reported: build and query seconds, peak memory above the embeddings (each library in its own
-process), and
-the recall of the true threshold edges (pairs closer than the threshold, from the exact graph).
+process), the recall of the true threshold edges (pairs closer than the threshold, from the exact graph),
+and whether a second build gives the same neighbours.
 
 The faces: ``--faces`` of LFW's real SFace embeddings and rotated copies of them (``synthetic_faces``).
 
