@@ -3,7 +3,8 @@ the ``face_recognition`` command-line tool on the same photos in the same run.
 
 Clusters: every photo of ``lfw/identities`` (identity = folder) and ``lfw/distractors`` (one photo
 each); each photo's target face is the one nearest its centre; a face left out of every cluster
-counts as a cluster of its own. The threshold sweep re-clusters the same embeddings.
+counts as a cluster of its own. The threshold sweep re-clusters the same embeddings, through the exact
+neighbour graph and through HNSW (``bioveil.scan.ann``).
 
 Speed: ``bioveil scan`` (CLI, empty cache) and ``face_recognition --cpus 2`` (HOG detector, dlib C++
 encodings, matching against one known photo) over the same 4,669 photos, timed end to end.
@@ -27,34 +28,11 @@ import numpy as np
 from bioveil.scan.cache import ScanCache
 from bioveil.scan.cluster import cluster_faces
 from bioveil.scan.collection import ScanSettings
+from lfw_faces import bcubed, identity, target_face
 from wider_data import DATA
 
 # Euclidean distances between embeddings; for SFace's unit vectors, d = sqrt(2 (1 - cosine similarity)).
 THRESHOLDS = {"sface": (0.9, 0.95, 1.0, 1.05, 1.1), "dlib": (0.4, 0.45, 0.5, 0.55, 0.6)}
-
-
-def bcubed(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """BCubed precision and recall (Bagga & Baldwin 1998), averaged over items."""
-    precision, recall = [], []
-    for i in range(len(labels)):
-        same_cluster = labels == labels[i]
-        same_truth = truth == truth[i]
-        both = np.logical_and(same_cluster, same_truth).sum()
-        precision.append(both / same_cluster.sum())
-        recall.append(both / same_truth.sum())
-    return float(np.mean(precision)), float(np.mean(recall))
-
-
-def target_face(record: dict) -> int | None:
-    if not record["faces"]:
-        return None
-    centre = np.array([record["width"], record["height"]]) / 2
-    boxes = np.array([face["box"] for face in record["faces"]])
-    return int(np.argmin(np.hypot(*(((boxes[:, :2] + boxes[:, 2:]) / 2) - centre).T)))
-
-
-def identity(path: Path) -> str:
-    return path.parent.name if path.parent.parent.name == "identities" else f"distractor:{path.stem}"
 
 
 def clusters(report: dict, cache: ScanCache, truth: dict[str, str], recognizer: str) -> None:
@@ -87,11 +65,12 @@ def clusters(report: dict, cache: ScanCache, truth: dict[str, str], recognizer: 
     print(f"recognizer {recognizer}: the scan's own clusters (threshold {threshold}): "
           "precision {:.4f}, recall {:.4f}, {} clusters".format(*score(own)))
     embeddings = np.stack([v for v in vectors if v is not None])
-    print(f"{'threshold':>9} {'precision':>10} {'recall':>8} {'clusters':>9}")
+    print(f"{'threshold':>9} {'graph':>6} {'precision':>10} {'recall':>8} {'clusters':>9}")
     for sweep in THRESHOLDS[recognizer]:
-        labels = np.full(len(records), -1)
-        labels[usable] = cluster_faces(embeddings, sweep)
-        print(f"{sweep:>9.2f} {{:>10.4f}} {{:>8.4f}} {{:>9}}".format(*score(labels)))
+        for graph in ("exact", "ann"):  # HNSW forced here: scan uses it only beyond EXACT_UP_TO faces
+            labels = np.full(len(records), -1)
+            labels[usable] = cluster_faces(embeddings, sweep, graph=graph)
+            print(f"{sweep:>9.2f} {graph:>6} {{:>10.4f}} {{:>8.4f}} {{:>9}}".format(*score(labels)))
     print(f"(identities: {len(np.unique(truth_array))})")
 
 

@@ -2,15 +2,29 @@
 
 Faces are joined by an edge when their embeddings are closer than a threshold; each face then takes,
 repeatedly and in a seeded random order, the label that weighs most among its neighbours. Unlike
-joining connected components, one wrong edge does not merge two people. The graph is built block by
-block, so memory grows with the number of edges, not with the square of the number of faces.
+joining connected components, one wrong edge does not merge two people.
+
+Two ways to build the graph, named in :data:`GRAPHS`: ``exact`` compares every pair of faces, block by
+block (memory grows with the number of edges, time with the square of the number of faces); ``ann``
+asks an HNSW index for each face's nearest (:mod:`bioveil.scan.ann`: time close to linear). ``auto``, the
+default, is exact up to :data:`EXACT_UP_TO` faces, where it takes seconds, and HNSW beyond.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import numpy as np
 
+from bioveil.errors import UnknownNameError
+
+log = logging.getLogger(__name__)
+
 BLOCK = 2048
+# Up to this many faces the exact graph is as fast as HNSW or faster (bench/scan_scale.py: 3 s against
+# 7 s at 10,000 faces, quadratic beyond) and exact; beyond, HNSW.
+EXACT_UP_TO = 20_000
 
 
 def neighbour_graph(embeddings: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,11 +81,38 @@ def chinese_whispers(count: int, edges: tuple[np.ndarray, np.ndarray, np.ndarray
     return rank[inverse]
 
 
-def cluster_faces(embeddings: np.ndarray, threshold: float, seed: int = 0) -> np.ndarray:
-    """Person labels (n,) for face embeddings; a face alone in its cluster gets -1."""
+Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _ann_graph(embeddings: np.ndarray, threshold: float) -> Edges:
+    from bioveil.scan.ann import ann_graph
+
+    return ann_graph(embeddings, threshold)
+
+
+GRAPHS: dict[str, Callable[[np.ndarray, float], Edges]] = {"exact": neighbour_graph, "ann": _ann_graph}
+
+
+def build_graph(embeddings: np.ndarray, threshold: float, graph: str = "auto") -> Edges:
+    """The threshold graph of ``embeddings`` by the method named ``graph`` (``auto`` or one of :data:`GRAPHS`)."""
+    if graph == "auto":
+        graph = "exact" if len(embeddings) <= EXACT_UP_TO else "ann"
+    if graph not in GRAPHS:
+        raise UnknownNameError("neighbour graph", graph, ["auto", *GRAPHS])
+    log.debug("%s neighbour graph of %d faces", graph, len(embeddings))
+    return GRAPHS[graph](embeddings, threshold)
+
+
+def cluster_faces(embeddings: np.ndarray, threshold: float, seed: int = 0, graph: str = "auto") -> np.ndarray:
+    """Person labels (n,) for face embeddings; a face alone in its cluster gets -1.
+
+    ``graph``: how the threshold graph is built, ``auto`` (exact for small collections, HNSW for large),
+    ``exact`` or ``ann``."""
+    if graph != "auto" and graph not in GRAPHS:
+        raise UnknownNameError("neighbour graph", graph, ["auto", *GRAPHS])
     if len(embeddings) == 0:
         return np.zeros(0, np.int64)
-    labels = chinese_whispers(len(embeddings), neighbour_graph(embeddings, threshold), seed=seed)
+    labels = chinese_whispers(len(embeddings), build_graph(embeddings, threshold, graph), seed=seed)
     sizes = np.bincount(labels)
     singletons = sizes[labels] < 2
     # Renumber the clusters of two or more faces 0, 1, ... (already by descending size).
