@@ -11,8 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import ray  # bioveil[cluster], in the test install: a missing Ray fails here rather than skipping
+from PIL import Image
 
 from bioveil.batch.ray_engine import CRASH_VARIABLE
 from bioveil.cli.main import EXIT_FAILURES, main
@@ -102,18 +104,29 @@ def test_scan_on_ray_links_the_same_people(local_ray: None, data: Path, tmp_path
 
 
 @pytest.mark.data
-def test_cloak_on_ray_writes_the_bytes_of_the_local_engine(local_ray: None, data: Path, tmp_path: Path) -> None:
-    """Decoys across the batch on the driver, then one photo per Ray task: the same bytes as in one process."""
+def test_cloak_on_ray_matches_the_local_engine(local_ray: None, data: Path, tmp_path: Path) -> None:
+    """Decoys across the batch on the driver, then one photo per Ray task: the same files, faces and outcome as in
+    one process, and nearly the same pixels. Not the same bytes: the SSIM-weighted step is continuous in the
+    gradient, so a convolution summed in another order in the actor sends the 30 steps elsewhere (measured on
+    Dec 3: a mean difference of 0.42 levels over the photo, at most 24, both faces fooled either way)."""
     photos = tmp_path / "in"
     copy_photos(data, photos, 2, "lfw/identities/Vladimir_Putin")
-    written = {}
+    written, reports = {}, {}
     for engine in ("local", "ray"):
         out = tmp_path / engine
         args = ["cloak", "--no-progress", "--mode", "visible", "--recognizers", "sface", str(photos), "-o", str(out),
-                "--engine", engine]
+                "--engine", engine, "--json", str(tmp_path / f"{engine}.json")]
         assert main(args) == 0
         written[engine] = outputs(out)
-    assert len(written["local"]) == 2 and written["ray"] == written["local"]
+        reports[engine] = json.loads((tmp_path / f"{engine}.json").read_text())
+    assert len(written["local"]) == 2 and set(written["ray"]) == set(written["local"])
+    for name in written["local"]:
+        local, remote = (np.asarray(Image.open(tmp_path / engine / name), np.int16) for engine in ("local", "ray"))
+        difference = np.abs(local - remote)
+        assert local.shape == remote.shape and difference.mean() < 1.0, (name, difference.mean())
+    faces = [[(face["box"], {n: r["fooled"] for n, r in face["recognizers"].items()}) for face in f["faces"]]
+             for engine in ("local", "ray") for f in sorted(reports[engine]["files"], key=lambda f: f["input"])]
+    assert faces[:2] == faces[2:]
 
 
 THREADS = """
