@@ -26,22 +26,10 @@ import numpy as np
 
 from bioveil.scan.cluster import neighbour_graph
 from lfw_faces import lfw_embeddings
+from process_memory import reset_peak, status_mb
 from synthetic_faces import rotated_copies
 
 M, EF_BUILD, EF_SEARCH, K = 16, 80, 64, 32
-
-
-def status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def reset_peak() -> float:
-    """Start the peak memory (VmHWM) afresh from now (Linux's clear_refs); the memory now, in MB."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return status_mb("VmRSS")
 
 
 def search(library: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:

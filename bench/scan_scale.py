@@ -29,23 +29,11 @@ import numpy as np
 from bioveil.scan.cluster import build_graph, chinese_whispers, cluster_faces
 from bioveil.scan.collection import CLUSTER_THRESHOLDS
 from lfw_faces import bcubed, lfw_embeddings
+from process_memory import reset_peak, status_mb
 from synthetic_faces import rotated_copies
 
 THRESHOLD = CLUSTER_THRESHOLDS["sface"]
 SAMPLED = 2000
-
-
-def status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def reset_peak() -> float:
-    """Start the peak memory (VmHWM) afresh from now (Linux's clear_refs); the memory now, in MB."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return status_mb("VmRSS")
 
 
 def scored(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
