@@ -81,7 +81,7 @@ class Mode:
 
 # Budgets at Fawkes' levels (DSSIM = (1 - SSIM) / 2 on the face: low 0.003, mid 0.005, high 0.008), measured
 # on each face's box grown 1.3x; ``visible`` is bioveil 0.1's loose budget (its face SSIM was 0.85-0.88).
-_ATTACK = {"steps": 30, "step_ratio": 0.10, "eot": True, "decoy_weight": 0.5, "feature_weight": 1.0, "step_kind": "ssim"}
+_ATTACK = {"steps": 30, "step_ratio": 0.10, "eot": True, "decoy_weight": 0.5, "feature_weight": 1.0}
 MODES: dict[str, Mode] = {
     m.name: m
     for m in (
@@ -245,6 +245,7 @@ class EnsemblePGD:
         coarse = [torch.zeros((1, 3, -(-height // k), -(-width // k)), dtype=window.dtype) for k in mode.scales]
         sigma = mode.smooth_sigma * width / 112
         tolerance = _ssim_tolerance(window) * inside if mode.step_kind == "ssim" else None
+        weights = dict(mode.gradient_weights)
 
         def compose(fine: torch.Tensor, parts: Sequence[torch.Tensor]) -> torch.Tensor:
             """The whole perturbation: ``fine`` plus each coarse component upsampled, within the face region."""
@@ -290,7 +291,7 @@ class EnsemblePGD:
                 for recognizer, (gradient_out, _loss) in zip(self.recognizers, results, strict=True):
                     # through the upload-like transformation, then normalized and weighted
                     gradients = torch.autograd.grad(transformed, leaves, gradient_out, retain_graph=True)
-                    weight = dict(mode.gradient_weights).get(recognizer.name, 1.0)
+                    weight = weights.get(recognizer.name, 1.0)
                     for total, gradient in zip(totals, gradients, strict=True):
                         total += weight * gradient / (gradient.abs().mean() + 1e-12)
                 with torch.no_grad():
