@@ -184,3 +184,11 @@ def test_an_unknown_mode_is_named():
         get_mode("gentle")
     with pytest.raises(UnknownNameError, match="visible"):
         get_mode("balanced")  # bioveil 0.1's mode: its budget showed on the face
+
+
+@pytest.mark.data
+def test_a_photo_without_faces_is_written_unchanged_not_failed(data, tmp_path):
+    source = data / "exif_samples" / "heic" / "mobile" / "HMD_Nokia_8.3_5G.heif"  # a camera photo with no face
+    assert main(["cloak", "--no-progress", str(source), "-o", str(tmp_path / "out")]) == 0
+    written = read_image(next((tmp_path / "out").glob("HMD_Nokia_8.3_5G.*"))).pixels
+    assert written.shape == read_image(source).pixels.shape

@@ -83,6 +83,8 @@ def fit_faces(image: np.ndarray, delta: np.ndarray, owner: np.ndarray, boxes: np
     ``written``: what the output file's codec makes of pixels (e.g. a JPEG round trip); the budget is then
     measured on that, as a reader of the file sees it. It is applied to windows aligned to ``CODEC_BLOCK``
     pixels of the photo, so its blocks are the file's own."""
+    if not len(boxes):  # nothing to fit: the photo as it is (a photo without faces is written unchanged)
+        return image.copy(), [], []
     scales = np.zeros(len(boxes), np.float64)
     height, width = image.shape[:2]
 

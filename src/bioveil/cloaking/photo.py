@@ -254,6 +254,9 @@ def finish_photo(image: np.ndarray, faces: Faces, recognizers: Sequence[Recogniz
     ``written``: the output codec's round trip, so the budget holds on the file (see ``fit_faces``)."""
     maps, owners = prepared
     result = CloakResult(mode.name, [r.name for r in recognizers], faces=faces)
+    if not len(faces):  # a photo without faces is written unchanged
+        result.seconds = time.perf_counter() - started
+        return image.copy(), result
     delta = np.zeros(image.shape, np.float32)
     owner = np.full(image.shape[:2], -1, np.int32)
     for i, (work, step) in enumerate(zip(works, steps, strict=True)):
