@@ -85,6 +85,7 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
               outdir: Path | None = None, manifest: Path | None = None, resume: Resume | None = None,
               engine: Engine | None = None, process: Process[R] | None = None,
               target_of: Callable[[str], Path] | None = None, plan: Plan | None = None,
+              file_settings: Callable[[Path], dict[str, Any]] | None = None,
               on_plan: Callable[[int], None] | None = None, on_result: Callable[[R], None] | None = None) -> BatchResult[R]:
     """Run ``work`` on every media file in ``inputs``; never raises for a bad file.
 
@@ -93,7 +94,8 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
     ``process(todo, every, on_start)`` replaces ``engine.map(work, todo, on_start)`` for a command
     with a step across files (cloak's decoys): it sees ``every`` planned file, done or not, and must
     yield a :class:`Finished` for each file of ``todo``. ``plan``: ``plan_outputs(inputs, outdir, suffixes)``
-    when the caller made it already.
+    when the caller made it already. ``file_settings(source)``: settings of one file on top of ``settings``
+    (the app's hand-made edits of a photo): a file is redone when its own settings change, the others are not.
     """
     resume = resume or Resume()
     engine = engine or LocalEngine()
@@ -107,7 +109,12 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
         errors, skipped = found.errors, found.skipped
     where = manifest or manifest_path(outdir or Path("."))
     batch: BatchResult[R] = BatchResult(skipped=skipped, manifest=where)
-    signature = settings_hash(settings)
+    base_signature = settings_hash(settings)
+
+    def signature_of(source: Path) -> str:
+        if file_settings is None:
+            return base_signature
+        return settings_hash({"batch": settings, "file": file_settings(source)})
     failures: list[tuple[Task, R]] = []
 
     def fail(task: Task, error: BioveilError) -> tuple[Task, R]:
@@ -146,7 +153,7 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
         todo: list[Task] = []
         for task in tasks:
             row = rows.get(_key(task.source))
-            verdict = _verdict(task, row, signature, resume)
+            verdict = _verdict(task, row, signature_of(task.source), resume)
             if verdict == "done" and row is not None:
                 batch.done.append((task, row))
             elif verdict == "failed" and row is not None:
@@ -162,7 +169,8 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
             log.info("%d files were left unfinished by an earlier run: they are done again", interrupted)
         log.info("%d files to do, %d done before (skipped), %d failed before", len(todo), len(batch.done),
                  batch.failed_before)
-        book.plan([(_key(task.source), task.sha256) for task in todo], signature)
+        for signature, entries in _by_signature(todo, signature_of).items():
+            book.plan(entries, signature)
         if on_plan:
             on_plan(len(todo) + len(failures))
         for task, result in failures:
@@ -193,6 +201,13 @@ def _verdict(task: Task, row: Row | None, signature: str, resume: Resume) -> str
     if row.state == State.FAILED and not resume.retry_failed:
         return "failed"
     return "todo"
+
+
+def _by_signature(todo: list[Task], signature_of: Callable[[Path], str]) -> dict[str, list[tuple[Path, str | None]]]:
+    groups: dict[str, list[tuple[Path, str | None]]] = {}
+    for task in todo:
+        groups.setdefault(signature_of(task.source), []).append((_key(task.source), task.sha256))
+    return groups
 
 
 def _key(source: Path) -> Path:

@@ -11,6 +11,7 @@ import logging
 import sys
 
 from bioveil import __version__
+from bioveil.cli import app as app_command
 from bioveil.cli import cloak as cloak_command
 from bioveil.cli import evaluate as evaluate_command
 from bioveil.cli import mask as mask_command
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_command.add_parser(commands)
     cloak_command.add_parser(commands)
     vault_command.add_parser(commands)
+    app_command.add_parser(commands)
     models_command.add_parser(commands)
     return parser
 

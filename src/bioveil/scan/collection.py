@@ -156,7 +156,7 @@ def analyse_file(path: Path, cache: ScanCache, models: Models) -> FileScan:
     return execute(work, models, Task(0, path, cache.path_for(sha), media_kind(path), sha)).result
 
 
-def _file_record(scan: FileScan) -> dict[str, Any]:
+def file_record(scan: FileScan) -> dict[str, Any]:
     if scan.entry is None:
         return {"path": str(scan.path), "status": "failed",
                 "error": {"type": scan.error, "message": scan.message} if scan.error else None,
@@ -215,7 +215,7 @@ def scan_collection(inputs: list[Path], settings: ScanSettings | None = None,
     owners: list[tuple[int, int]] = []  # (file index, face index) of each embedded face
     for _, scan in scans:
         index = len(records)
-        records.append(_file_record(scan))
+        records.append(file_record(scan))
         shas.append(scan.sha256 if scan.entry is not None else None)
         if scan.entry is not None:
             for face_index, row in enumerate(scan.entry.embeddings):

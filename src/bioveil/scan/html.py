@@ -32,6 +32,13 @@ from typing import Any, Protocol
 
 from bioveil.errors import BioveilError
 from bioveil.media.atomic import atomic_path
+from bioveil.scan.words import CATEGORIES as _CATEGORIES
+from bioveil.scan.words import ORDER as _ORDER
+from bioveil.scan.words import PROBLEMS as _PROBLEMS
+from bioveil.scan.words import RECOGNISABLE as _RECOGNISABLE
+from bioveil.scan.words import SEVERITY_WORD as _SEVERITY_WORD
+from bioveil.scan.words import Category as _Category
+from bioveil.scan.words import category as _category
 
 __all__ = ["CSP", "ImageSource", "ReportFormatError", "write_html"]
 
@@ -63,48 +70,6 @@ class ImageSource(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------- categories
-
-
-@dataclass(frozen=True)
-class _Category:
-    key: str
-    severity: int  # 3 high, 2 medium, 1 low
-    label: str  # a short name for a chip
-    one: str  # what one photo does
-    many: str  # what several photos do
-
-
-_CATEGORIES = [  # most serious first; this order is the order of the summary and of the chips
-    _Category("gps", 3, "Location", "reveals where it was taken (GPS position)",
-              "reveal where they were taken (GPS position)"),
-    _Category("people_tags", 3, "People named", "names the people in it", "name the people in them"),
-    _Category("face_regions", 3, "Faces tagged with names", "marks faces with people's names",
-              "mark faces with people's names"),
-    _Category("serial", 3, "Serial number", "carries a camera serial number, which ties it to one device",
-              "carry camera serial numbers, which tie them to one device"),
-    _Category("owner", 3, "Owner's name", "names its owner or photographer", "name their owner or photographer"),
-    _Category("thumbnail_differs", 3, "Hidden preview",
-              "hides a preview image that differs from the photo (it may show what was cropped or edited out)",
-              "hide preview images that differ from the photo (they may show what was cropped or edited out)"),
-    _Category("faces", 3, "Faces", "shows faces", "show faces"),
-    _Category("text", 2, "Descriptions", "carries captions, comments or computer names",
-              "carry captions, comments or computer names"),
-    _Category("time", 2, "Date and time", "tells when it was taken", "tell when they were taken"),
-    _Category("keywords", 2, "Keywords", "carries keywords", "carry keywords"),
-    _Category("history", 2, "Edit history", "keeps a history of its edits", "keep a history of their edits"),
-    _Category("device", 1, "Camera model", "names the camera or phone model", "name the camera or phone model"),
-    _Category("software", 1, "Software", "names the software that made or edited it",
-              "name the software that made or edited them"),
-    _Category("thumbnail", 1, "Embedded preview", "embeds a small preview image", "embed small preview images"),
-]
-_BY_KEY = {category.key: category for category in _CATEGORIES}
-_ORDER = {category.key: rank for rank, category in enumerate(_CATEGORIES)}
-_SEVERITY_WORD = {3: "high", 2: "medium", 1: "low"}
-
-
-def _category(key: str) -> _Category:
-    """A known category, or a plain one for a name added to the schema after this module."""
-    return _BY_KEY.get(key) or _Category(key, 1, key.replace("_", " "), f"shows {key}", f"show {key}")
 
 
 # (colour, text colour on it); colour-blind-safe hues first, dark enough for white labels
@@ -661,15 +626,6 @@ def _timeline(out: _Out, index: _Index) -> None:
     out("</g>\n</svg>\n")
     out(_legend(index, lanes, rest))
     out("</figure>\n</section>\n")
-
-
-_RECOGNISABLE = {"high": "easy to recognise", "medium": "could be recognised", "low": "hard to recognise"}
-_PROBLEMS = {  # bioveil's error names in plain words
-    "CorruptMediaError": "Damaged or cut short", "EmptyFileError": "Empty file",
-    "UnsupportedFormatError": "Not a photo or video bioveil reads", "NoVideoStreamError": "No picture in it",
-    "ImageTooLargeError": "Too large to check", "UnreadableInputError": "Could not be opened",
-    "UnexpectedError": "A bug in bioveil (please report it)",
-}
 
 
 def _row(severity: int, label: str, value: str) -> str:
