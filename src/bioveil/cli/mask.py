@@ -64,6 +64,9 @@ def add_parser(commands: Any) -> None:
                         help="score cut for every detector (default: each detector's own, set low for recall)")
     parser.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (GPS, serials...): off by default")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
+    parser.add_argument("--keep-person", type=Path, nargs="+", metavar="PHOTO",
+                        help="photos of one consenting person alone: faces the recognizer matches to them stay unmasked "
+                             "in photos (set for at most 1 stranger's face in 1,000 kept on LFW; videos are masked in full)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_resume_arguments(parser)
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print("bioveil: note: --color applies only to --method solid", file=sys.stderr)
     settings = MaskSettings(method=args.method, scale=args.mask_scale, shape=args.shape,
                             color=args.color if args.method == "solid" else None, detector=args.detector,
-                            threshold=args.threshold, keep_metadata=args.keep_metadata, max_pixels=args.max_pixels)
+                            threshold=args.threshold, keep_metadata=args.keep_metadata, max_pixels=args.max_pixels,
+                            keep_person=tuple(str(path) for path in args.keep_person or ()))
     progress = FileProgress(args.no_progress)
     frames = tqdm(unit="frame", desc="video", disable=True if args.no_progress else None, file=sys.stderr, leave=False)
     batch = mask_batch(args.inputs, args.output, settings, on_result=progress.on_result, on_plan=progress.on_plan,

@@ -8,11 +8,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bioveil.batch.engine import Engine, LocalEngine, Task
+from bioveil.batch.manifest import file_sha256
 from bioveil.batch.runner import BatchResult as Batch
 from bioveil.batch.runner import Resume, run_batch
 from bioveil.detection.base import Detector, get_detector
 from bioveil.detection.ensemble import DEFAULT_DETECTOR, DEFAULT_VIDEO_DETECTOR
 from bioveil.errors import BioveilError
+from bioveil.masking.keep import Keeping, Person, load_person
 from bioveil.masking.maskers import RegionMasker, get_masker
 from bioveil.masking.photo import FileResult, mask_photo_file
 from bioveil.masking.video import VideoSettings, mask_video_file
@@ -41,6 +43,7 @@ class MaskSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int = 2  # photos in flight at once (decode and encode overlap detection)
     video: VideoSettings = field(default_factory=VideoSettings)
+    keep_person: tuple[str, ...] = ()  # photos of one consenting person alone: their faces stay unmasked (photos only)
 
 
 def masker_for(detector: object, settings: MaskSettings) -> RegionMasker:
@@ -57,6 +60,7 @@ class MaskModels:
     masker: RegionMasker
     video_detector: Detector
     video_masker: RegionMasker
+    person: Person | None = None  # --keep-person
 
 
 @dataclass
@@ -72,17 +76,22 @@ class MaskWork:
     def setup(self) -> MaskModels:
         detector = get_detector(self.settings.detector or DEFAULT_DETECTOR)
         video_detector = get_detector(self.settings.detector or DEFAULT_VIDEO_DETECTOR)
+        person = load_person([Path(path) for path in self.settings.keep_person]) if self.settings.keep_person else None
         return MaskModels(detector, masker_for(detector, self.settings), video_detector,
-                          masker_for(video_detector, self.settings))
+                          masker_for(video_detector, self.settings), person)
 
     def run(self, context: MaskModels, task: Task) -> FileResult:
         settings, target = self.settings, task.target
         assert target is not None, "mask plans an output for every input"
         if task.kind == "video":
-            return mask_video_file(task.source, target, context.video_detector, context.video_masker,
-                                   settings=settings.video, threshold=settings.threshold,
-                                   keep_metadata=settings.keep_metadata, protected=self.protected, on_frame=self.on_frame)
-        return mask_photo_file(task.source, target, context.detector, context.masker, threshold=settings.threshold,
+            result = mask_video_file(task.source, target, context.video_detector, context.video_masker,
+                                     settings=settings.video, threshold=settings.threshold,
+                                     keep_metadata=settings.keep_metadata, protected=self.protected, on_frame=self.on_frame)
+            if context.person is not None:
+                result.notes.append("--keep-person applies to photos only for now: every face of this video is masked")
+            return result
+        detector = context.detector if context.person is None else Keeping(context.detector, context.person.boxes)
+        return mask_photo_file(task.source, target, detector, context.masker, threshold=settings.threshold,
                                keep_metadata=settings.keep_metadata, max_pixels=settings.max_pixels,
                                protected=self.protected, claims=self.claims)
 
@@ -99,8 +108,10 @@ class MaskWork:
 
 
 def mask_settings_key(settings: MaskSettings) -> dict[str, object]:
-    """What a masked file depends on (not how many photos are in flight)."""
-    return {key: value for key, value in asdict(settings).items() if key != "workers"}
+    """What a masked file depends on (not how many photos are in flight; the person kept by their photos' content)."""
+    key = {name: value for name, value in asdict(settings).items() if name != "workers"}
+    key["keep_person"] = [file_sha256(Path(path)) for path in settings.keep_person]
+    return key
 
 
 def mask_batch(inputs: list[Path], outdir: Path, settings: MaskSettings,
