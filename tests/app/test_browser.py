@@ -119,6 +119,7 @@ def test_a_user_checks_edits_and_downloads_a_batch(data: Path, tmp_path: Path) -
         page = seen.page
         page.set_input_files("#pick-files", [str(group), str(heic), str(gps), str(broken)])
         seen.wait_checked(4)
+        page.wait_for_selector("#progress", state="hidden")  # the scan's bar goes once it is done
         seen.screenshot("checked")
 
         # The faces are shown where the annotations say.

@@ -216,7 +216,7 @@ function renderExposure(items) {
   const faces = scanned.reduce((total, item) => total + item.faces.length, 0);
   const order = { high: 0, medium: 1, low: 2 };
   const lines = [...counts.values()].sort((a, b) => order[a.severity] - order[b.severity] || b.count - a.count)
-    .map((entry) => el("li", { text: `${entry.count} of ${scanned.length} ${entry.count === 1 ? "file" : "files"}: ${entry.label.toLowerCase()} (it ${entry.says})` }));
+    .map((entry) => el("li", { text: `${entry.count} of ${scanned.length} file${scanned.length === 1 ? "" : "s"}: ${entry.label.toLowerCase()} (it ${entry.says})` }));
   lines.unshift(el("li", { text: `${faces} face${faces === 1 ? "" : "s"} in ${scanned.length} file${scanned.length === 1 ? "" : "s"}; ${state.persons.length} ${state.persons.length === 1 ? "person" : "people"} recognisable across photos` }));
   const failed = items.filter((item) => item.status === "failed" || item.uploadError).length;
   if (failed) lines.push(el("li", { class: "error", text: `${failed} file${failed === 1 ? "" : "s"} could not be read (see their cards)` }));
