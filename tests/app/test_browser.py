@@ -75,9 +75,10 @@ class Tab:
 
 
 @contextlib.contextmanager
-def tab(tmp_path: Path) -> Iterator[Tab]:
-    with running_app(tmp_path / "app") as app, chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, service_workers="block")
+def tab(tmp_path: Path, *switches: str, permissions: tuple[str, ...] = ()) -> Iterator[Tab]:
+    with running_app(tmp_path / "app") as app, chromium(*switches) as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, service_workers="block",
+                                      permissions=list(permissions))
         page = context.new_page()
         seen = Tab(page, app)
         page.on("console", lambda message: seen.console_errors.append(message.text) if message.type == "error" else None)
@@ -200,6 +201,24 @@ def test_a_video_keeps_its_sound_through_the_download(data: Path, tmp_path: Path
         with av.open(str(target)) as container, av.open(str(video)) as source:
             assert len(container.streams.audio) == 1
             assert container.streams.video[0].frames == source.streams.video[0].frames
+        assert seen.outside == [] and seen.console_errors == []
+
+
+def test_a_photo_taken_with_the_camera_is_checked(tmp_path: Path) -> None:
+    # Chromium's fake camera: a moving test pattern, given without asking (a real one asks the user).
+    fake = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+    with tab(tmp_path, *fake, permissions=("camera",)) as seen:
+        page = seen.page
+        page.click("#camera")
+        page.wait_for_function("() => document.getElementById('camera-video').videoWidth > 0", timeout=30_000)
+        page.click("#camera-shoot")
+        seen.wait_checked(1)
+        name = page.locator(".card").get_attribute("data-name")
+        assert name is not None and name.startswith("camera-") and name.endswith(".jpg")
+        assert "0 faces" in page.locator(".card").inner_text()  # a test pattern has none
+        assert not page.locator("#camera-dialog").evaluate("dialog => dialog.open")
+        (item,) = seen.app.workspace.items()
+        assert read_image(seen.app.workspace.source(item)).pixels.shape[0] > 0
         assert seen.outside == [] and seen.console_errors == []
 
 

@@ -44,13 +44,13 @@ def require_browser() -> None:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Browser]:
-    """A headless Chromium for the length of the block."""
+def chromium(*extra: str) -> Iterator[Browser]:
+    """A headless Chromium for the length of the block; ``extra``: more command-line switches."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*ARGS, *extra])
         try:
             yield browser
         finally:

@@ -39,10 +39,11 @@ class Job:
     message: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     started: float = 0.0
+    ended: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def to_dict(self) -> dict[str, Any]:
-        elapsed = time.monotonic() - self.started if self.started else 0.0
+        elapsed = (self.ended or time.monotonic()) - self.started if self.started else 0.0
         left = elapsed / self.done * (self.total - self.done) if self.done and self.total > self.done else None
         return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done, "total": self.total,
                 "frames": self.frames, "frames_total": self.frames_total, "message": self.message, "result": self.result,
@@ -157,4 +158,5 @@ class Jobs:
         except Exception as exc:  # a bug: the app goes on, the page says what failed
             log.exception("job %s failed", job.id)
             job.state, job.message = "failed", f"UnexpectedError: {exc}"
+        job.ended = time.monotonic()
         self._publish(job)

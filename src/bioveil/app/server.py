@@ -30,6 +30,7 @@ from bioveil.app.security import Guard
 from bioveil.app.workspace import Edits, Item, UploadTooLargeError, Workspace
 from bioveil.errors import BioveilError, MediaError
 from bioveil.media.image import read_image
+from bioveil.scan.cache import ScanCache
 from bioveil.scan.collection import ScanSettings, file_record, scan_collection
 from bioveil.scan.words import PROBLEMS, RECOGNISABLE, describe_categories
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 320
 PREVIEW_SIDE = 1600  # the editor's picture: sharp on a laptop screen, a fraction of a 12 MP photo
+IMMUTABLE = "private, max-age=86400, immutable"  # an item id names one upload's content for the app's life
 STATIC = resources.files("bioveil.app") / "static"
 
 
@@ -66,12 +68,19 @@ class State:
         self.settings = AppSettings()
         self.outputs: dict[str, tuple[Path, str]] = {}  # item id: its masked or cloaked file, and its download name
         self.scan_settings = ScanSettings(cache_dir=workspace.folder("scan"))
+        self.scan_cache = ScanCache(workspace.folder("scan"), self.scan_settings.key())
 
     def item(self, item_id: str) -> Item:
         item = self.workspace.item(item_id)
         if item is None:
             raise HTTPException(404, f"no item {item_id!r}")
         return item
+
+    def scan_thumbnail(self, item: Item) -> bytes | None:
+        """The thumbnail the scan made of ``item`` (from the scan's cache), if it is scanned."""
+        sha = (self.records.get(item.id) or {}).get("sha256")
+        entry = self.scan_cache.get(sha) if sha else None
+        return entry.thumbnail if entry is not None else None
 
     def item_view(self, item: Item) -> dict[str, Any]:
         record = self.records.get(item.id)
@@ -218,8 +227,10 @@ def create_app(workspace: Workspace, secret: str, port: int) -> tuple[Any, State
 
     @api.get("/api/items/{item_id}/thumbnail")
     def thumbnail(item_id: str) -> Response:
-        """A thumbnail (longest side 320 px) made from the file's pixels, never from its embedded preview."""
-        return _jpeg(_preview(workspace.source(state.item(item_id)), THUMBNAIL_SIDE, workspace))
+        """A thumbnail (longest side 320 px) made from the file's pixels, never from its embedded preview: the scan's
+        own once the file is scanned. An item's content never changes, so the browser may keep it."""
+        item = state.item(item_id)
+        return _jpeg(state.scan_thumbnail(item) or _preview(workspace.source(item), THUMBNAIL_SIDE, workspace), IMMUTABLE)
 
     @api.get("/api/items/{item_id}/preview")
     def preview(item_id: str, masked: bool = False, full: bool = False) -> Response:
@@ -255,8 +266,8 @@ def create_app(workspace: Workspace, secret: str, port: int) -> tuple[Any, State
     return Guard(api, secret, port), state
 
 
-def _jpeg(data: bytes) -> Response:
-    return Response(data, media_type="image/jpeg", headers={"cache-control": "no-store"})
+def _jpeg(data: bytes, cache: str = "no-store") -> Response:
+    return Response(data, media_type="image/jpeg", headers={"cache-control": cache})
 
 
 def _preview(path: Path, side: int | None, workspace: Workspace) -> bytes:

@@ -31,9 +31,15 @@ async function api(method, path, body, headers = {}) {
 
 // ------------------------------------------------------------------------------------------- adding files
 
+const UPLOADS_AT_ONCE = 3;
+
 async function addFiles(files) {
+  // A few uploads at once; the scan starts after the first few arrive and again for the rest
+  // (the server's batch runner skips what is scanned, so the second pass computes only the new files).
   const added = [];
-  for (const file of files) {
+  const queue = [...files];
+  let started = false;
+  const upload = async (file) => {
     const placeholder = { id: `up-${Math.random().toString(16).slice(2)}`, name: file.webkitRelativePath || file.name, uploading: true };
     state.items.set(placeholder.id, placeholder);
     render();
@@ -46,8 +52,14 @@ async function addFiles(files) {
       Object.assign(placeholder, { uploading: false, uploadError: error.message });
     }
     render();
-  }
-  if (added.length) await api("POST", "/api/scan", { ids: added });
+    if (!started && added.length >= UPLOADS_AT_ONCE * 2 && queue.length) {
+      started = true;
+      await api("POST", "/api/scan", { ids: added.slice() });
+    }
+  };
+  const worker = async () => { while (queue.length) await upload(queue.shift()); };
+  await Promise.all(Array.from({ length: UPLOADS_AT_ONCE }, worker));
+  if (added.length) await api("POST", "/api/scan", {});
 }
 
 function setUpAdding() {
@@ -171,14 +183,14 @@ function card(item) {
     node.append(el("h3", { text: item.name }), el("p", { class: "error", text: item.uploadError }));
     return node;
   }
+  node.append(el("h3", { text: item.name }));
+  if (!item.scanned) {
+    node.append(el("p", { class: "status", text: "waiting to be checked…" }));
+    return node;
+  }
   const thumb = el("div", { class: "thumb" }, el("img", { src: `/api/items/${item.id}/thumbnail`, alt: `${item.name}`, loading: "lazy" }));
   const boxes = el("div", { class: "boxes" });
   thumb.append(boxes);
-  node.append(el("h3", { text: item.name }));
-  if (!item.scanned) {
-    node.append(thumb, el("p", { class: "status", text: "waiting to be checked…" }));
-    return node;
-  }
   if (item.status === "failed") {
     node.append(el("p", { class: "error", text: `${item.error.plain} (${item.error.type})` }), el("p", { class: "small", text: item.error.message }));
     return node;
@@ -194,13 +206,35 @@ function card(item) {
   return node;
 }
 
+// Cards are rebuilt only when their item changed, at most once a frame: a batch of hundreds stays light.
+const cards = new Map();
+let pending = false;
+
 function render() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; draw(); });
+}
+
+function cardFor(item) {
+  const key = JSON.stringify(item);
+  const known = cards.get(item.id);
+  if (known && known.key === key) return known.node;
+  const node = card(item);
+  cards.set(item.id, { key, node });
+  return node;
+}
+
+function draw() {
   const items = [...state.items.values()];
   $("photos").hidden = $("take").hidden = !items.length;
   const shown = state.filter ? items.filter((item) => state.filter.items.includes(item.id)) : items;
   $("filter").hidden = !state.filter;
   if (state.filter) $("filter-text").textContent = `Photos of person ${state.filter.id} (${state.filter.items.length}).`;
-  $("cards").replaceChildren(...shown.map(card));
+  for (const id of cards.keys()) if (!state.items.has(id)) cards.delete(id);
+  const nodes = shown.map(cardFor);
+  const list = $("cards");
+  if (nodes.length !== list.children.length || nodes.some((node, i) => list.children[i] !== node)) list.replaceChildren(...nodes);
   renderExposure(items);
 }
 
