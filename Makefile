@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint docs bench clean browser
 
 install: $(STAMP)
 
@@ -36,13 +36,18 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench examples
 
+# The documentation site builds offline (no web fonts, no CDN); --strict turns a broken link or a page
+# missing from the navigation into a failure.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # The vault service's tests run on SQLite and on a real PostgreSQL (Debian's, on loopback, started by
 # scripts/postgres.sh, which installs it when missing and prints the test database's URL).
-test: lint browser
+test: lint docs browser
 	BIOVEIL_POSTGRES_URL="$$(sh scripts/postgres.sh)" $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python bench/wider_coverage.py
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache site

