@@ -41,3 +41,24 @@ def test_bad_files_fail_by_name_and_the_rest_goes_on(data: Path, tmp_path: Path)
         failed = {entry["name"]: entry["error"] for entry in job["result"]["files"] if entry["status"] != "ok"}
         assert failed == {name: kind for name, kind in expected.items() if kind is not None}
         assert client.get(f"/api/items/{items['cut.jpg']['id']}/download").status_code == 409
+
+
+def test_a_cancelled_export_leaves_no_download(data: Path, tmp_path: Path) -> None:
+    import time
+
+    video = data / "video" / "street_faces.mp4"
+    with running_app(tmp_path / "app") as app, app.client() as client:
+        client.put("/api/items", params={"name": video.name}, content=video.read_bytes())
+        app.wait_job(client, client.post("/api/scan", json={}).json())
+        job = client.post("/api/export").json()
+        deadline = time.monotonic() + 120
+        while client.get(f"/api/jobs/{job['id']}").json()["frames"] < 5:  # cancelled mid-video
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.post(f"/api/jobs/{job['id']}/cancel").json() == {"cancelled": True}
+        finished = app.wait_job(client, job)
+        assert finished["state"] == "cancelled" and finished["frames_total"] == 105
+        assert client.get(f"/api/downloads/{job['id']}.zip").status_code == 404
+        leftovers = [path for path in app.workspace.folder("masked").rglob("*") if path.is_file() and path.suffix != ".sqlite"]
+        assert leftovers == []  # no half-written video
+        assert list(app.workspace.folder("downloads").iterdir()) == []
