@@ -53,3 +53,45 @@ def test_the_person_kept_stays_and_the_other_is_masked(data: Path, tmp_path: Pat
 def test_a_reference_photo_with_several_faces_is_refused(data: Path) -> None:
     with pytest.raises(KeepPersonError, match="3 clear faces"):
         load_person([data / "portraits" / "examples" / "knn_examples" / "test" / "obama_and_biden.jpg"])
+
+
+def _clip(photo: Path, target: Path, frames: int = 24) -> np.ndarray:
+    """A short video of one real photo (halved, so its size is even), panning a few pixels a frame."""
+    import av
+    import cv2
+
+    pixels = read_image(photo).pixels
+    pixels = cv2.resize(pixels, (pixels.shape[1] // 2 // 2 * 2, pixels.shape[0] // 2 // 2 * 2), interpolation=cv2.INTER_AREA)
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = pixels.shape[1], pixels.shape[0], "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(pixels, index, axis=1)), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return pixels
+
+
+def test_the_person_kept_stays_in_a_video_too(data: Path, tmp_path: Path) -> None:
+    import av
+
+    examples = data / "portraits" / "examples" / "knn_examples"
+    references = [str(path) for path in sorted((examples / "train" / "obama").glob("*.jpg"))]
+    photo = examples / "test" / "obama_and_biden.jpg"
+    first = _clip(photo, tmp_path / "clip.mp4")
+    faces = _faces(photo) / 2  # the clip is the photo halved
+    obama = iou_matrix(faces, load_person(references).boxes(read_image(photo).pixels) / 2)[:, 0] > 0.5
+    assert obama.sum() == 1 and len(faces) == 3
+    assert main(["mask", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"), "--no-progress",
+                 "--keep-person", *references]) == 0
+    with av.open(str(tmp_path / "out" / "clip.mp4")) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == 24
+    for index in (0, 11, 23):  # every frame: the kept face as it was (but for video coding), the others masked
+        before = np.roll(first, index, axis=1)
+        changes = np.array([_change(before, frames[index], box + np.array([index, 0, index, 0])) for box in faces])
+        assert changes[obama].max() < 6, (index, changes)
+        assert changes[~obama].min() > 10, (index, changes)

@@ -66,8 +66,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (GPS, serials...): off by default")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images (bomb guard)")
     parser.add_argument("--keep-person", type=Path, nargs="+", metavar="PHOTO",
-                        help="photos of one consenting person alone: faces the recognizer matches to them stay unmasked "
-                             "in photos (a cut set on LFW for at most 1 stranger's face in 10,000; videos are masked in full)")
+                        help="photos of one consenting person alone: faces the recognizer matches to them stay unmasked, "
+                             "in photos and on each keyframe of a video (a cut set on LFW for at most 1 stranger's face "
+                             "in 10,000)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a per-file report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_resume_arguments(parser)

@@ -43,7 +43,7 @@ class MaskSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int = 2  # photos in flight at once (decode and encode overlap detection)
     video: VideoSettings = field(default_factory=VideoSettings)
-    keep_person: tuple[str, ...] = ()  # photos of one consenting person alone: their faces stay unmasked (photos only)
+    keep_person: tuple[str, ...] = ()  # photos of one consenting person alone: their faces stay unmasked
 
 
 def masker_for(detector: object, settings: MaskSettings) -> RegionMasker:
@@ -84,12 +84,12 @@ class MaskWork:
         settings, target = self.settings, task.target
         assert target is not None, "mask plans an output for every input"
         if task.kind == "video":
-            result = mask_video_file(task.source, target, context.video_detector, context.video_masker,
-                                     settings=settings.video, threshold=settings.threshold,
-                                     keep_metadata=settings.keep_metadata, protected=self.protected, on_frame=self.on_frame)
+            video_detector = context.video_detector
             if context.person is not None:
-                result.notes.append("--keep-person applies to photos only for now: every face of this video is masked")
-            return result
+                video_detector = Keeping(video_detector, context.person.boxes)  # type: ignore[assignment]
+            return mask_video_file(task.source, target, video_detector, context.video_masker,
+                                   settings=settings.video, threshold=settings.threshold,
+                                   keep_metadata=settings.keep_metadata, protected=self.protected, on_frame=self.on_frame)
         detector = context.detector if context.person is None else Keeping(context.detector, context.person.boxes)
         return mask_photo_file(task.source, target, detector, context.masker, threshold=settings.threshold,
                                keep_metadata=settings.keep_metadata, max_pixels=settings.max_pixels,

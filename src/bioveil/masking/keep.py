@@ -1,7 +1,9 @@
 """Faces left unmasked on purpose: a consenting person (``mask --keep-person``) or faces the app's user kept.
 
 The masking detector still finds every face, recall first; a detection is then left out only when it is
-a kept face (:func:`kept`). A person is recognised by the audit's detector (sure faces with landmarks)
+a kept face (:func:`kept`). In a video this happens on every keyframe: a face recognised on one keyframe
+and not the next is masked there, and the tracks hold it, so a stranger wrongly kept on one keyframe stays
+masked by their track. A person is recognised by the audit's detector (sure faces with landmarks)
 and SFace, against reference photos of them alone. The similarity a stranger must not reach is set on
 LFW for at most 1 stranger's face in 1,000 kept (``bench/keep_person.py``, BENCHMARKS.md); a face too
 small or blurred to embed is masked. Privacy first: in doubt, a face is masked.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,11 @@ class Keeping:
     @property
     def mask_scale(self) -> float | None:
         return getattr(self.detector, "mask_scale", None)
+
+    def for_keyframe(self, number: int) -> Keeping:
+        """For video: the same edits around the detector that searches keyframe ``number`` (a video's cadence)."""
+        turn = getattr(self.detector, "for_keyframe", None)
+        return replace(self, detector=turn(number)) if callable(turn) else self
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> Faces:
         faces = self.detector.detect(image, threshold)
