@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import threading
@@ -48,18 +49,48 @@ class Claims:
         self._lock = threading.Lock()
 
 
-def ensure_not_input(output: Path, inputs: set[Path]) -> None:
-    """Refuse an output path that is (or links to) one of the inputs."""
+def ensure_not_input(output: Path, inputs: frozenset[Path] | set[Path]) -> None:
+    """Refuse an output path that is (or links to) one of the inputs.
+
+    An existing output is compared by file identity (device and inode) with the inputs', which are read
+    once per batch: a rerun over a million outputs does not stat every input for each of them."""
     resolved = output.resolve()
-    if resolved in inputs or (output.exists() and any(_same(output, path) for path in inputs)):
+    if resolved in inputs:
+        raise OutputError(output, "would overwrite an input file; choose an output folder (-o) apart from the inputs")
+    try:
+        found = os.stat(output)
+    except OSError:
+        return  # not there yet: nothing it could be linked to
+    identities = _identities(inputs if isinstance(inputs, frozenset) else frozenset(inputs))
+    if (found.st_dev, found.st_ino) in identities:
         raise OutputError(output, "would overwrite an input file; choose an output folder (-o) apart from the inputs")
 
 
-def _same(a: Path, b: Path) -> bool:
+@functools.lru_cache(maxsize=4)
+def _identities(inputs: frozenset[Path]) -> frozenset[tuple[int, int]]:
+    """(device, inode) of each input that can be read: a hard link or a link to one is the same file."""
+    out = set()
+    for path in inputs:
+        try:
+            found = os.stat(path)
+        except OSError:
+            continue
+        out.add((found.st_dev, found.st_ino))
+    return frozenset(out)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: some file systems cannot open a folder)."""
     try:
-        return os.path.samefile(a, b)
+        handle = os.open(folder, os.O_RDONLY)
     except OSError:
-        return False
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 @contextlib.contextmanager
@@ -79,6 +110,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
                 os.fsync(stream.fileno())
             os.chmod(temporary, _MODE)
             os.replace(temporary, target)
+            _fsync_folder(target.parent)
         except OSError as exc:
             raise OutputError(target, f"could not be put in place ({exc.strerror or exc}); "
                                       "check that no folder has its name and the permissions") from exc
