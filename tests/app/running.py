@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -62,3 +65,42 @@ def running_app(root: Path, max_upload_bytes: int | None = None) -> Iterator[Run
         thread.join(10)
         state.jobs.shutdown()
         workspace.close()
+
+
+@dataclass
+class Started:
+    """``bioveil app`` run as users run it: its process, the address it printed, a client logged in through it."""
+
+    process: subprocess.Popen[str]
+    url: str
+    client: httpx.Client
+
+    @property
+    def base(self) -> str:
+        return self.url.split("/?", 1)[0]
+
+
+@contextlib.contextmanager
+def started_cli(command: list[str], cache: Path) -> Iterator[Started]:
+    """Start ``command`` (a ``bioveil app --no-browser`` line) with its cache in ``cache``; on leaving, Ctrl-C it and
+    check that it stopped cleanly (exit 0)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("bioveil app: open http://127.0.0.1:"), line + process.stderr.read()  # type: ignore[union-attr]
+        url = line.split("open ", 1)[1].strip()
+        client = httpx.Client(follow_redirects=True, timeout=60)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.get(url)  # the secret becomes the client's cookie
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "the app did not start listening"
+                time.sleep(0.2)
+        yield Started(process, url, client)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    assert process.returncode == 0, process.stderr.read()  # type: ignore[union-attr]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
-import httpx
+from tests.app.running import started_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,26 +35,9 @@ def test_the_app_starts_from_an_installed_wheel(tmp_path: Path) -> None:
                            check=True, capture_output=True, text=True).stdout.strip()
     assert Path(where).is_relative_to(venv), where  # the wheel's copy, not the checkout's
 
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    process = subprocess.Popen([str(venv / "bin" / "bioveil"), "app", "--no-browser"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = process.stdout.readline().split("open ", 1)[1].strip()  # type: ignore[union-attr]
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client = httpx.Client(follow_redirects=True)
-                page = client.get(url)
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    with started_cli([str(venv / "bin" / "bioveil"), "app", "--no-browser"], tmp_path / "cache") as app:
+        page = app.client.get(app.base + "/")
         assert page.status_code == 200 and "<title>bioveil</title>" in page.text
-        base = url.split("/?", 1)[0]
-        script = client.get(base + "/static/app.js")
+        script = app.client.get(app.base + "/static/app.js")
         assert script.status_code == 200
         assert script.content == (Path(where).parent / "static" / "app.js").read_bytes()
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(30)
-    assert process.returncode == 0, process.stderr.read()  # type: ignore[union-attr]

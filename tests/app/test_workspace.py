@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from bioveil.app.workspace import Workspace, sweep_stale
-from tests.app.running import running_app
+from tests.app.running import running_app, started_cli
 
 
 def test_uploads_go_under_ids_in_a_private_folder(tmp_path: Path, data: Path) -> None:
@@ -56,28 +54,8 @@ def test_a_running_apps_workspace_survives_another_start(tmp_path: Path) -> None
 
 
 def test_the_cli_prints_the_address_and_removes_its_workspace_on_ctrl_c(tmp_path: Path) -> None:
-    import signal
-    import time
-
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "bioveil.cli.main", "app", "--no-browser"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        assert line.startswith("bioveil app: open http://127.0.0.1:"), line
-        url = line.split("open ", 1)[1].strip()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(url, follow_redirects=True)
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        assert response.status_code == 200 and "bioveil" in response.text
+    with started_cli([sys.executable, "-m", "bioveil.cli.main", "app", "--no-browser"], tmp_path) as app:
+        page = app.client.get(app.base + "/")
+        assert page.status_code == 200 and "<title>bioveil</title>" in page.text
         assert list((tmp_path / "bioveil" / "app").glob("run-*"))
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(30)
-    assert process.returncode == 0, process.stderr.read()  # type: ignore[union-attr]
     assert list((tmp_path / "bioveil" / "app").glob("run-*")) == []
