@@ -18,9 +18,10 @@ import numpy as np
 from bioveil.app.workspace import Edits
 from bioveil.batch.engine import Task
 from bioveil.batch.runner import BatchResult, run_batch
+from bioveil.detection.base import Detector
 from bioveil.masking.batch import SUFFIXES, MaskModels, MaskSettings, MaskWork, mask_settings_key
 from bioveil.masking.keep import Keeping
-from bioveil.masking.photo import FileResult, mask_photo_file
+from bioveil.masking.photo import FileResult
 from bioveil.media.atomic import Claims
 from bioveil.media.discover import plan_outputs
 
@@ -32,17 +33,14 @@ class EditedMaskWork(MaskWork):
     edits: dict[Path, Edits] = field(default_factory=dict)
     name: str = "mask"
 
-    def run(self, context: MaskModels, task: Task) -> FileResult:
+    def photo_detector(self, context: MaskModels, task: Task) -> Detector:
+        """``mask``'s detector of the photo, with the faces the user kept left out and the boxes they drew added."""
+        detector = super().photo_detector(context, task)
         edits = self.edits.get(task.source.resolve())
-        if task.kind == "video" or edits is None or not (edits.keep or edits.draw):
-            return super().run(context, task)
-        assert task.target is not None
-        settings = self.settings
+        if edits is None or not (edits.keep or edits.draw):
+            return detector
         keep = np.array(edits.keep, np.float32).reshape(-1, 4)
-        detector = Keeping(context.detector, lambda _: keep, np.array(edits.draw, np.float32).reshape(-1, 4))
-        return mask_photo_file(task.source, task.target, detector, context.masker,
-                               threshold=settings.threshold, keep_metadata=settings.keep_metadata,
-                               max_pixels=settings.max_pixels, protected=self.protected, claims=self.claims)
+        return Keeping(detector, lambda _: keep, np.array(edits.draw, np.float32).reshape(-1, 4))
 
 
 def mask_edited(inputs: list[Path], outdir: Path, settings: MaskSettings, edits: dict[Path, Edits],

@@ -90,10 +90,16 @@ class MaskWork:
             return mask_video_file(task.source, target, video_detector, context.video_masker,
                                    settings=settings.video, threshold=settings.threshold,
                                    keep_metadata=settings.keep_metadata, protected=self.protected, on_frame=self.on_frame)
-        detector = context.detector if context.person is None else Keeping(context.detector, context.person.boxes)
-        return mask_photo_file(task.source, target, detector, context.masker, threshold=settings.threshold,
+        return mask_photo_file(task.source, target, self.photo_detector(context, task), context.masker,
+                               threshold=settings.threshold,
                                keep_metadata=settings.keep_metadata, max_pixels=settings.max_pixels,
                                protected=self.protected, claims=self.claims)
+
+    def photo_detector(self, context: MaskModels, task: Task) -> Detector:
+        """The detector of one photo: the batch's, with the kept person's faces left out (--keep-person)."""
+        if context.person is None:
+            return context.detector
+        return Keeping(context.detector, context.person.boxes)
 
     def failed(self, task: Task, error: BioveilError, seconds: float) -> FileResult:
         return FileResult(task.source, None, "failed", error=type(error).__name__, message=str(error), seconds=seconds)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bioveil.detection.base import SURE_SCORE, Detector, get_detector
-from bioveil.detection.boxes import box_area, iou_matrix
+from bioveil.detection.boxes import box_area, intersection_matrix
 from bioveil.errors import BioveilError
 from bioveil.media.image import read_image
 from bioveil.types import Faces
@@ -50,14 +50,10 @@ def kept(faces: Faces, keep: np.ndarray) -> np.ndarray:
     if not len(faces) or not len(keep):
         return np.zeros(len(faces), bool)
     boxes = faces.mask_xyxy
-    iou = iou_matrix(boxes, keep)
-    x1 = np.maximum(boxes[:, None, 0], keep[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], keep[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], keep[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], keep[None, :, 3])
-    overlap = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area = box_area(boxes)[:, None]
-    inside = (overlap >= KEEP_INSIDE * area) & (area >= KEEP_MIN_AREA * box_area(keep)[None, :])
+    overlap = intersection_matrix(boxes, keep)
+    area, kept_area = box_area(boxes)[:, None], box_area(keep)[None, :]
+    iou = overlap / np.maximum(area + kept_area - overlap, 1e-9)
+    inside = (overlap >= KEEP_INSIDE * area) & (area >= KEEP_MIN_AREA * kept_area)
     return ((iou >= KEEP_IOU) | inside).any(axis=1)
 
 
