@@ -271,13 +271,12 @@ def _jpeg(data: bytes, cache: str = "no-store") -> Response:
 
 
 def _preview(path: Path, side: int | None, workspace: Workspace) -> bytes:
-    """A JPEG of ``path`` with its longest side at most ``side`` (cached in the workspace by content and size)."""
+    """A JPEG of ``path`` with its longest side at most ``side`` (cached in the workspace by file, version and size)."""
     import cv2
     from PIL import Image
 
-    from bioveil.batch.manifest import file_sha256
-
-    key = f"{file_sha256(path)}-{side or 'full'}.jpg"
+    found = path.stat()  # uploads never change; a masked output changes with its edits, and its size or time with it
+    key = f"{path.parent.name}-{path.name}-{found.st_size}-{found.st_mtime_ns}-{side or 'full'}.jpg"
     cached = workspace.folder("previews") / key
     if cached.exists():
         return cached.read_bytes()

@@ -150,10 +150,11 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
     with Manifest(where) as book:
         _sweep_partials([task.target for task in tasks if task.target is not None])
         rows = book.rows([_key(task.source) for task in tasks])
+        signatures = {task.index: signature_of(task.source) for task in tasks}
         todo: list[Task] = []
         for task in tasks:
             row = rows.get(_key(task.source))
-            verdict = _verdict(task, row, signature_of(task.source), resume)
+            verdict = _verdict(task, row, signatures[task.index], resume)
             if verdict == "done" and row is not None:
                 batch.done.append((task, row))
             elif verdict == "failed" and row is not None:
@@ -169,7 +170,7 @@ def run_batch(inputs: list[Path], work: Work[Any, R], *, suffixes: frozenset[str
             log.info("%d files were left unfinished by an earlier run: they are done again", interrupted)
         log.info("%d files to do, %d done before (skipped), %d failed before", len(todo), len(batch.done),
                  batch.failed_before)
-        for signature, entries in _by_signature(todo, signature_of).items():
+        for signature, entries in _by_signature(todo, signatures).items():
             book.plan(entries, signature)
         if on_plan:
             on_plan(len(todo) + len(failures))
@@ -203,10 +204,10 @@ def _verdict(task: Task, row: Row | None, signature: str, resume: Resume) -> str
     return "todo"
 
 
-def _by_signature(todo: list[Task], signature_of: Callable[[Path], str]) -> dict[str, list[tuple[Path, str | None]]]:
+def _by_signature(todo: list[Task], signatures: dict[int, str]) -> dict[str, list[tuple[Path, str | None]]]:
     groups: dict[str, list[tuple[Path, str | None]]] = {}
     for task in todo:
-        groups.setdefault(signature_of(task.source), []).append((_key(task.source), task.sha256))
+        groups.setdefault(signatures[task.index], []).append((_key(task.source), task.sha256))
     return groups
 
 
