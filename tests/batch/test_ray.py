@@ -1,4 +1,4 @@
-"""``--engine ray`` on a local Ray of 2 CPUs: the same bytes as ``--engine local`` for ``mask`` (and ``cloak``),
+"""``--engine ray`` on a local Ray of 2 CPUs: the same bytes as ``--engine local`` for ``mask`` (photos and a video),
 the same people for ``scan``; a broken file fails with its named error; a worker killed mid-task is
 replaced and its file redone. The two-node cluster is in tests/batch/test_ray_cluster.py."""
 
@@ -19,6 +19,7 @@ from PIL import Image
 from bioveil.batch.ray_engine import CRASH_VARIABLE
 from bioveil.cli.main import EXIT_FAILURES, main
 from tests.batch.helpers import copy_photos, outputs, partials, rows
+from tests.media.clips import cut
 
 BROKEN = "broken.jpg"
 
@@ -34,9 +35,10 @@ def local_ray() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def photos(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four WIDER crowd photos (many small faces) and a broken one."""
+    """Four WIDER crowd photos (many small faces), 16 frames of the street clip and a broken photo."""
     folder = tmp_path_factory.mktemp("ray") / "in"
     copy_photos(data, folder, 4)
+    cut(data / "video" / "street_faces.mp4", folder / "street.mp4", 16, width=640)
     (folder / BROKEN).write_bytes(b"\xff\xd8\xff\xe0 not a JPEG at all")
     return folder
 
@@ -70,7 +72,7 @@ def test_mask_on_ray_writes_the_local_bytes_though_a_worker_dies_mid_task(
     code, report = mask(photos, out, "--engine", "ray", "--ray-actors", "2")
     assert marker.exists(), "no worker died: the test's crash was not reached"
     assert code == EXIT_FAILURES
-    assert len(local) == 4 and outputs(out) == local  # the victim's file redone by a new worker: the same bytes
+    assert len(local) == 5 and outputs(out) == local  # the victim's file redone by a new worker: the same bytes
     assert comparable(report) == comparable(local_report)
     broken = next(f for f in report["files"] if Path(f["input"]).name == BROKEN)
     assert broken["error"] == "CorruptMediaError" and broken["message"]  # named, as locally; the rest went on
@@ -79,7 +81,7 @@ def test_mask_on_ray_writes_the_local_bytes_though_a_worker_dies_mid_task(
     assert not partials(out)
 
     code, again = mask(photos, out, "--engine", "ray")  # resumes on Ray too: nothing redone
-    assert (again["summary"]["done"], again["summary"]["skipped"]) == (0, 4)
+    assert (again["summary"]["done"], again["summary"]["skipped"]) == (0, 5)
 
 
 @pytest.mark.data

@@ -4,6 +4,9 @@ A detector misses a face now and then, and on video it runs only on some frames.
 masked with what the tracks say of it: a box interpolated between the keyframes before and after,
 a box held for ``hold`` frames after a track was last seen, and a box reaching ``lookahead`` frames
 back before a track was first seen (the frames wait in a buffer until their future is known).
+
+A frame's boxes depend only on the keyframes up to a fixed horizon after it, never on how many more
+happen to have been searched when it is masked: the same video gives the same masks on every run.
 """
 
 from __future__ import annotations
@@ -28,17 +31,23 @@ class Track:
         self.boxes.append(box)
         self.scores.append(score)
 
-    def confirmed(self, score: float) -> bool:
-        """Seen on two keyframes or more, or once with a confident score."""
-        return len(self.frames) > 1 or self.scores[0] >= score
+    def seen_by(self, horizon: int) -> int:
+        """How many of the track's keyframes are at or before ``horizon``."""
+        return int(np.searchsorted(self.frames, horizon, side="right"))
 
-    def box_at(self, frame: int, hold: int, lookahead: int, max_gap: int) -> np.ndarray | None:
-        """The box to mask at ``frame``, or None when the track says nothing there."""
-        position = int(np.searchsorted(self.frames, frame))
-        if position < len(self.frames) and self.frames[position] == frame:
+    def confirmed(self, score: float, horizon: int) -> bool:
+        """Seen on two keyframes or more up to ``horizon``, or once with a confident score."""
+        return self.seen_by(horizon) > 1 or self.scores[0] >= score
+
+    def box_at(self, frame: int, hold: int, lookahead: int, max_gap: int, horizon: int) -> np.ndarray | None:
+        """The box to mask at ``frame`` from the keyframes up to ``horizon``, or None when the track
+        says nothing there."""
+        seen = self.seen_by(horizon)
+        position = int(np.searchsorted(self.frames[:seen], frame))
+        if position < seen and self.frames[position] == frame:
             return self.boxes[position]
         before = position - 1 if position > 0 else None
-        after = position if position < len(self.frames) else None
+        after = position if position < seen else None
         if before is not None and after is not None and self.frames[after] - self.frames[before] <= max_gap:
             a, b = self.frames[before], self.frames[after]
             t = (frame - a) / (b - a)
@@ -114,21 +123,32 @@ class Tracker:
         (a, b), (box_a, box_b) = track.frames[-2:], track.boxes[-2:]
         return box_b + (box_b - box_a) * (frame - b) / max(b - a, 1)
 
+    @property
+    def horizon(self) -> int:
+        """How many frames after a frame its boxes may look: the farthest a track reaches back or
+        interpolates across."""
+        return max(self.lookahead, self.max_gap)
+
     def ready(self, frame: int) -> bool:
-        """Whether everything that can decide ``frame``'s boxes has been seen."""
-        return self.last_keyframe >= frame + self.lookahead
+        """Whether every keyframe that decides ``frame``'s boxes has been seen."""
+        return self.last_keyframe >= frame + self.horizon
 
     def faces_at(self, frame: int) -> Faces:
-        """The boxes to mask at ``frame``, one per track that covers it, with track ids."""
+        """The boxes to mask at ``frame``, one per track that covers it, with track ids; keyframes
+        past ``frame + horizon`` are not looked at, whether or not they have arrived."""
+        horizon = frame + self.horizon
         boxes, scores, ids = [], [], []
         for track in self.tracks:
-            if track.confirmed(self.confident):
-                box = track.box_at(frame, self.hold, self.lookahead, self.max_gap)
+            seen = track.seen_by(horizon)
+            if not seen:
+                continue
+            if track.confirmed(self.confident, horizon):
+                box = track.box_at(frame, self.hold, self.lookahead, self.max_gap, horizon)
             else:
-                box = track.box_at(frame, self.every, self.every, self.max_gap)
+                box = track.box_at(frame, self.every, self.every, self.max_gap, horizon)
             if box is not None:
                 boxes.append(box)
-                scores.append(max(track.scores))
+                scores.append(max(track.scores[:seen]))
                 ids.append(track.track_id)
         if not boxes:
             return Faces(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), track_id=np.zeros(0, np.int64))

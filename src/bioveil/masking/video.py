@@ -1,7 +1,7 @@
 """Masking one video: decode, detect on keyframes, track, mask every frame, encode, keep the audio.
 
 Three threads overlap the work: one decodes, the caller's detects and masks, one encodes. Frames
-wait in a short buffer until the tracker has seen ``lookahead`` frames past them, so a face found
+wait in a short buffer until the tracker has seen its horizon (12 frames) past them, so a face found
 a little late is masked from before it was found, and one the detector loses is held.
 """
 
