@@ -17,6 +17,7 @@ import pytest
 
 from bioveil.batch.manifest import file_sha256, manifest_path
 from tests.batch.helpers import copy_photos, outputs, partials, rows
+from tests.media.clips import cut
 
 PHOTOS = 8  # WIDER crowd photos: about a quarter of a second each, so the run can be caught in the middle
 DEADLINE = 120.0
@@ -119,3 +120,21 @@ def test_killed_then_rerun_gives_the_uninterrupted_outputs(photos: Path, uninter
     after = rows(out)
     assert {row["state"] for row in after.values()} == {"done"} and len(after) == PHOTOS
     assert all(file_sha256(Path(row["output"])) == row["output_sha256"] for row in after.values())
+
+
+@pytest.mark.data
+def test_killed_while_a_video_is_being_written_then_rerun_gives_the_same_bytes(data: Path, tmp_path: Path) -> None:
+    """A video is masked to the same bytes on every run (its masks do not depend on how fast the background
+    keyframe searches finish), so one killed half-written is redone to exactly the uninterrupted file."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    cut(data / "video" / "street_faces.mp4", inputs / "street.mp4", 60, width=960)
+    finished = run(inputs, tmp_path / "uninterrupted")
+    assert finished.returncode == 0, finished.stderr
+    uninterrupted = outputs(tmp_path / "uninterrupted")
+    out = tmp_path / "out"
+    kill_when(inputs, out, lambda out: bool(partials(out)))  # the encoder is writing its temporary file
+    assert "street.mp4" not in outputs(out)
+    rerun = run(inputs, out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert outputs(out) == uninterrupted and partials(out) == []
